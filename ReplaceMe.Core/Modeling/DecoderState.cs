@@ -1,0 +1,57 @@
+using static TorchSharp.torch;
+
+namespace ReplaceMe.Core.Modeling;
+
+/// <summary>
+/// A batch on its way through a transformer: the residual stream plus the per-batch data that blocks need.
+/// Owns its tensors; dispose it when done.
+/// </summary>
+public class DecoderState : IDisposable
+{
+    private Tensor _hidden;
+
+    /// <summary>Creates a state.</summary>
+    /// <param name="hidden">Residual stream <c>[B, T, d]</c>; ownership passes to the state.</param>
+    /// <param name="attentionMask">1 = token, 0 = padding, <c>[B, T]</c> int64; ownership passes to the state.</param>
+    public DecoderState(Tensor hidden, Tensor attentionMask)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(attentionMask);
+        _hidden = hidden;
+        AttentionMask = attentionMask;
+    }
+
+    /// <summary>Residual stream <c>[B, T, d]</c>. Setting it disposes the previous tensor unless it is the same one.</summary>
+    public Tensor Hidden
+    {
+        get => _hidden;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (!ReferenceEquals(value, _hidden)) _hidden.Dispose();
+            _hidden = value;
+        }
+    }
+
+    /// <summary>1 = token, 0 = padding, <c>[B, T]</c> int64.</summary>
+    public Tensor AttentionMask { get; }
+
+    /// <summary>Model-specific data an adapter attaches (positions, masks, RoPE tables); disposed with the state if disposable.</summary>
+    public IDisposable? ModelData { get; set; }
+
+    /// <summary>Disposes the hidden state, the mask and <see cref="ModelData"/>.</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the tensors.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing) return;
+        _hidden.Dispose();
+        AttentionMask.Dispose();
+        ModelData?.Dispose();
+    }
+}

@@ -1,0 +1,56 @@
+namespace ReplaceMe.Core;
+
+/// <summary>Base type of every error ReplaceMe.Core raises for bad input or an unusable environment.</summary>
+public class ReplaceMeException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ReplaceMeException() { }
+    /// <summary>Creates the exception with a message.</summary>
+    public ReplaceMeException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and a cause.</summary>
+    public ReplaceMeException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>A checkpoint, config, tokenizer or data file is missing, truncated or malformed. The message names the file or key.</summary>
+public class CheckpointFormatException : ReplaceMeException
+{
+    /// <summary>Creates the exception.</summary>
+    public CheckpointFormatException() { }
+    /// <summary>Creates the exception with a message.</summary>
+    public CheckpointFormatException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and a cause.</summary>
+    public CheckpointFormatException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>A model type, dtype or option combination is not supported.</summary>
+public class UnsupportedModelException : ReplaceMeException
+{
+    /// <summary>Creates the exception.</summary>
+    public UnsupportedModelException() { }
+    /// <summary>Creates the exception with a message.</summary>
+    public UnsupportedModelException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and a cause.</summary>
+    public UnsupportedModelException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>Pruning cannot proceed: bad cut, too little calibration data, non-finite activations or transform.</summary>
+public class PruningException : ReplaceMeException
+{
+    /// <summary>Creates the exception.</summary>
+    public PruningException() { }
+    /// <summary>Creates the exception with a message.</summary>
+    public PruningException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and a cause.</summary>
+    public PruningException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>TorchSharp's native backend could not be loaded.</summary>
+public class TorchLoadException : ReplaceMeException
+{
+    /// <summary>Creates the exception.</summary>
+    public TorchLoadException() { }
+    /// <summary>Creates the exception with a message.</summary>
+    public TorchLoadException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and a cause.</summary>
+    public TorchLoadException(string message, Exception innerException) : base(message, innerException) { }
+}
