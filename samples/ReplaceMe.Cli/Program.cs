@@ -1,5 +1,3 @@
-using ReplaceMe.Core.Runtime;
-TorchRuntime.EnsureLoaded();
-var t = TorchSharp.torch.randn(64, 64);
-var r = TorchSharp.torch.linalg.lstsq(t, t);
-Console.WriteLine($"{TorchRuntime.LoadMode} {TorchRuntime.PatchedLibraryPath} {t.matmul(t).sum().item<float>()}");
+using ReplaceMe.Cli;
+
+return await CliApp.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace ReplaceMe.Cli.Commands;
+
+/// <summary>Every verb of the app, in help order. Add a verb: write <c>Commands/XxxCommand.cs</c> with a
+/// <c>public static Command Create(CliContext context)</c> and list it here.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All(CliContext context)
+    {
+        yield return InfoCommand.Create(context);
+    }
+}
