@@ -1,0 +1,42 @@
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Estimation;
+using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Pruning;
+
+namespace ReplaceMe.Core.Selection;
+
+/// <summary>Chooses which runs of consecutive blocks to remove.</summary>
+public interface ILayerSelector
+{
+    /// <summary>Short name used in reports and on the command line ("angular", "cosine", "bi", "fixed", "replacement-aware").</summary>
+    string Name { get; }
+
+    /// <summary>Chooses the cuts, sorted by <see cref="BlockCut.Start"/>, disjoint, each valid for the model.</summary>
+    /// <exception cref="PruningException">The request cannot be satisfied (e.g. n ≥ block count).</exception>
+    LayerSelection ChooseCuts(SelectionRequest request, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Everything a selector may use.</summary>
+/// <param name="Model">The model as it is before any removal.</param>
+/// <param name="Profile">Distances between block outputs measured in one calibration pass.</param>
+/// <param name="BlocksPerCut">n, the number of consecutive blocks per cut.</param>
+/// <param name="CutCount">How many disjoint cuts of n blocks to choose (the paper's num_A).</param>
+/// <param name="MergeAdjacent">Fuse chosen cuts that touch (end of one = start of next) into one longer cut.</param>
+/// <param name="Calibration">Calibration batches (fit part) for selectors that estimate transforms.</param>
+/// <param name="HeldOut">Held-out calibration batches for selectors that score candidate pruned models.</param>
+/// <param name="Estimation">Estimator settings for selectors that fit transforms.</param>
+public sealed record SelectionRequest(
+    ITransformerAdapter Model,
+    DistanceProfile Profile,
+    int BlocksPerCut,
+    int CutCount,
+    bool MergeAdjacent,
+    IReadOnlyList<TokenBatch> Calibration,
+    IReadOnlyList<TokenBatch> HeldOut,
+    EstimationContext Estimation);
+
+/// <summary>A selector's decision.</summary>
+/// <param name="Cuts">Chosen cuts, sorted by start, disjoint (after merging if requested).</param>
+/// <param name="Scores">Score of every candidate start considered (lower is better), for reports and plots.</param>
+/// <param name="Description">One line on how the cut was chosen.</param>
+public sealed record LayerSelection(IReadOnlyList<BlockCut> Cuts, IReadOnlyDictionary<int, double> Scores, string Description);
