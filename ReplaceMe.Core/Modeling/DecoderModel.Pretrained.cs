@@ -36,7 +36,7 @@ public sealed partial class DecoderModel
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
         var config = ModelConfigJson.Load(Path.Combine(full, ConfigFileName));
         using var reader = SafetensorsReader.Open(full);
-        var model = Create(config, options, seed: 0);
+        var model = CreateShell(config, options); // every parameter is then overwritten from the checkpoint
         try
         {
             model.LoadTensors(reader.Names, name => reader.GetInfo(name).Shape,

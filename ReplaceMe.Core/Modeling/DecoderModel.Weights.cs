@@ -18,15 +18,21 @@ public sealed partial class DecoderModel
     /// <exception cref="UnsupportedModelException">Unknown model type, rope scaling or dtype, or inconsistent head counts.</exception>
     public static DecoderModel Create(ModelConfig config, ModelLoadOptions? options = null, int? seed = null)
     {
+        var model = CreateShell(config, options);
+        model.InitializeRandom(seed);
+        return model;
+    }
+
+    /// <summary>A validated model whose weights are TorchSharp's default init, to be overwritten by a checkpoint.</summary>
+    private static DecoderModel CreateShell(ModelConfig config, ModelLoadOptions? options)
+    {
         ArgumentNullException.ThrowIfNull(config);
         TorchRuntime.EnsureLoaded();
         Validate(config);
         options ??= new ModelLoadOptions();
         if (!Precision.IsSupportedCompute(options.DType))
             throw new UnsupportedModelException($"Compute dtype {options.DType} is not supported (use Float32, Float64, BFloat16 or Float16).");
-        var model = new DecoderModel(config, options.ResolvedDevice, options.DType);
-        model.InitializeRandom(seed);
-        return model;
+        return new DecoderModel(config, options.ResolvedDevice, options.DType);
     }
 
     private static void Validate(ModelConfig config)
