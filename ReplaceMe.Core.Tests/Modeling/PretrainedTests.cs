@@ -105,7 +105,9 @@ public class PretrainedTests
         Assert.Equal(2, reloaded.Config.NumHiddenLayers);
         Assert.Equal(0, TinyModels.MaxAbsDiff(expected, Logits(reloaded)));
         Assert.Throws<IOException>(() => model.SavePretrained(tmp.Combine("out")));
-        model.SavePretrained(tmp.Combine("out"), new SaveOptions { Overwrite = true });
+        model.SavePretrained(tmp.Combine("out"), new SaveOptions { Overwrite = true, ExtraFiles = new Dictionary<string, string> { ["card.md"] = "pruned" } });
+        Assert.Equal("pruned", File.ReadAllText(tmp.Combine("out", "card.md")));
+        Assert.False(File.Exists(tmp.Combine("out", SafetensorsReader.IndexFileName)));
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ReplaceMe.Core.Checkpoints;
@@ -56,39 +55,31 @@ public sealed partial class DecoderModel
     /// <summary>
     /// Writes the model as a Hugging Face folder that <c>transformers</c> loads: <c>config.json</c> (the current config,
     /// after any block removal), safetensors under the canonical names (sharded when larger than the shard limit), and
-    /// every other top-level file of <see cref="SourceDirectory"/> (tokenizer, generation config) copied byte for byte.
-    /// The folder is built in a temporary sibling and moved into place when complete.
+    /// every other top-level file of <see cref="SourceDirectory"/> (tokenizer, generation config) copied byte for byte
+    /// (see <see cref="HfCheckpointFolder.Save"/>). The folder is built in a temporary sibling and moved into place when complete.
     /// </summary>
     /// <param name="directory">Target folder.</param>
-    /// <param name="options">Storage dtype, shard size, overwrite; defaults when null.</param>
+    /// <param name="options">Storage dtype (default: the config's <c>torch_dtype</c>), shard size, overwrite, extra files.</param>
     /// <param name="logger">Receives one line per save.</param>
+    /// <param name="cancellationToken">Checked between tensors and files; cancelling leaves no target.</param>
     /// <exception cref="IOException">The target exists and overwriting was not allowed, or writing failed.</exception>
     /// <exception cref="UnsupportedModelException">The storage dtype is not float32, float16, bfloat16 or float64.</exception>
-    public void SavePretrained(string directory, SaveOptions? options = null, ILogger? logger = null)
+    /// <exception cref="ArgumentException">An extra file name is not a plain file name or collides with a checkpoint file.</exception>
+    public void SavePretrained(string directory, SaveOptions? options = null, ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new SaveOptions();
         logger ??= NullLogger.Instance;
         var storage = options.DType ?? DTypeFromName(Config.TorchDtype);
-        var config = Config with { TorchDtype = DTypeName(storage) };
-        using var output = OutputFolder.Create(directory, options.Overwrite);
-        if (_sourceDirectory is not null && Directory.Exists(_sourceDirectory))
+        _ = DTypeName(storage); // rejects non-floating storage types with UnsupportedModelException
+        var source = _sourceDirectory is not null && Directory.Exists(_sourceDirectory) ? _sourceDirectory : null;
+        var checkpointOptions = new CheckpointSaveOptions
         {
-            foreach (var file in Directory.EnumerateFiles(_sourceDirectory))
-            {
-                var name = Path.GetFileName(file);
-                if (!IsWeightsOrConfig(name)) File.Copy(file, Path.Combine(output.Path, name));
-            }
-        }
-        var json = ModelConfigJson.ToJson(config).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-        File.WriteAllText(Path.Combine(output.Path, ConfigFileName), json + "\n");
-        using (var scope = NewDisposeScope())
-        {
-            var tensors = state_dict().Select(kv => KeyValuePair.Create(kv.Key, kv.Value.detach().to(storage, CPU))).ToList();
-            SafetensorsWriter.Write(output.Path, tensors, options.MaxShardBytes);
-        }
-        output.Commit();
-        LogSaved(logger, output.TargetPath, Config.NumHiddenLayers, storage);
+            Overwrite = options.Overwrite, MaxShardBytes = options.MaxShardBytes, DType = storage, ExtraFiles = options.ExtraFiles,
+        };
+        HfCheckpointFolder.Save(directory, Config, state_dict(), source, checkpointOptions, cancellationToken);
+        var target = Path.GetFullPath(directory);
+        LogSaved(logger, target, Config.NumHiddenLayers, storage);
     }
 
     /// <summary>Validates names and shapes of a checkpoint against the model, then copies tensor by tensor.</summary>
@@ -118,12 +109,6 @@ public sealed partial class DecoderModel
             parameter.copy_(read(key));
         }
     }
-
-    private static bool IsWeightsOrConfig(string fileName) =>
-        fileName == ConfigFileName
-        || fileName.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
-        || fileName.EndsWith(".safetensors.index.json", StringComparison.OrdinalIgnoreCase)
-        || (fileName.StartsWith("pytorch_model", StringComparison.OrdinalIgnoreCase) && (fileName.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) || fileName.EndsWith(".bin.index.json", StringComparison.OrdinalIgnoreCase)));
 
     internal static ScalarType DTypeFromName(string name) => name switch
     {

@@ -14,4 +14,7 @@ public sealed record SaveOptions
 
     /// <summary>Replace an existing target folder.</summary>
     public bool Overwrite { get; init; }
+
+    /// <summary>Additional text files (file name → UTF-8 content), e.g. a provenance card; they win over same-named source files.</summary>
+    public IReadOnlyDictionary<string, string> ExtraFiles { get; init; } = new Dictionary<string, string>();
 }
