@@ -102,6 +102,18 @@ public class TextGeneratorTests
     }
 
     [Fact]
+    public void Batch_row_r_samples_like_a_single_prompt_with_seed_plus_r()
+    {
+        using var model = Model();
+        var generator = new TextGenerator(model);
+        int[][] prompts = [TinyModels.RandomIds(Config, 5, 7), TinyModels.RandomIds(Config, 3, 8)];
+        var hot = new GenerationOptions { MaxNewTokens = 8, Temperature = 2.0, Seed = 40 };
+        var batched = generator.Generate(prompts, hot);
+        Assert.Equal(generator.Generate([prompts[0]], hot)[0], batched[0]);
+        Assert.Equal(generator.Generate([prompts[1]], hot with { Seed = 41 })[0], batched[1]);
+    }
+
+    [Fact]
     public void Sampler_draws_follow_the_softmax_and_stay_in_the_nucleus()
     {
         // logits ln(0.5), ln(0.3), ln(0.2): at temperature 1 the draws follow these probabilities.

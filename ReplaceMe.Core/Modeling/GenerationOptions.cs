@@ -12,7 +12,7 @@ public sealed record GenerationOptions
     /// <summary>Nucleus sampling: sample among the most likely tokens whose probabilities add up to at least this (default 1: all).</summary>
     public double TopP { get; init; } = 1.0;
 
-    /// <summary>Seed of the sampler; the same seed, prompts and model give the same tokens. Null draws a seed per call.</summary>
+    /// <summary>Seed of the sampler (row r of a batch uses Seed + r); the same seed, prompts and model give the same tokens in every process. Null draws a seed per call.</summary>
     public int? Seed { get; init; }
 
     /// <summary>Token ids that end a row; null uses the model config's <c>eos_token_id</c> (and the tokenizer's EOS for text).</summary>

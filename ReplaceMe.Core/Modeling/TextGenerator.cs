@@ -49,7 +49,9 @@ public sealed partial class TextGenerator
 #pragma warning disable CA5394 // A fresh seed when the caller gives none; not security related.
         int seed = options.Seed ?? Random.Shared.Next();
 #pragma warning restore CA5394
-        var samplers = Enumerable.Range(0, rows).Select(r => new TokenSampler(options.Temperature, options.TopP, HashCode.Combine(seed, r))).ToArray();
+        // Row r draws from its own generator seeded with seed + r (System.Random(int) is stable across processes and
+        // runtimes, unlike HashCode), so a row's draws do not depend on how many tokens other rows consumed.
+        var samplers = Enumerable.Range(0, rows).Select(r => new TokenSampler(options.Temperature, options.TopP, unchecked(seed + r))).ToArray();
         var generated = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();
         var finished = new bool[rows];
         var stopwatch = Stopwatch.StartNew();
