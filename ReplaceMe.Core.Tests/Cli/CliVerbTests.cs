@@ -110,7 +110,8 @@ public class CliVerbTests(CliImportFixture fixture) : IClassFixture<CliImportFix
 
     [Theory]
     [InlineData(new[] { "generate", "--prompt", "x" }, "--model")]
-    [InlineData(new[] { "generate", "--model", "MODEL", "--prompt", "x", "--top-p", "1.5" }, "TopP")]
+    [InlineData(new[] { "generate", "--model", "MODEL", "--prompt", "x", "--top-p", "1.5" }, "--top-p must be in (0, 1]")]
+    [InlineData(new[] { "generate", "--model", "MODEL", "--prompt", "x", "--temperature", "-1" }, "--temperature")]
     [InlineData(new[] { "generate", "--model", "MODEL", "--prompt", "x", "--max-new-tokens", "many" }, "many")]
     [InlineData(new[] { "generate", "--model", "/nonexistent/model", "--prompt", "x" }, "/nonexistent/model")]
     [InlineData(new[] { "import-llama2c", "--weights", "/nonexistent.bin", "--tokenizer", "t.model", "--out", "o" }, "/nonexistent.bin")]

@@ -17,4 +17,23 @@ internal static class CliOptions
 
     /// <summary><c>--overwrite</c>: allow replacing an existing output folder.</summary>
     public static Option<bool> Overwrite() => new("--overwrite") { Description = "Replace the output folder if it exists" };
+
+    /// <summary>Adds a parse-time check of an option's value (so that bad values fail before any heavy work starts).</summary>
+    public static void Require<T>(Option<T> option, Func<T, bool> isValid, string message)
+    {
+        ArgumentNullException.ThrowIfNull(option);
+        option.Validators.Add(result =>
+        {
+            T value;
+            try
+            {
+                value = result.GetValueOrDefault<T>();
+            }
+            catch (InvalidOperationException)
+            {
+                return; // not convertible: the parser already reports that error
+            }
+            if (!isValid(value)) result.AddError(message);
+        });
+    }
 }
