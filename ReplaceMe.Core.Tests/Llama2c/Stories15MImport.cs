@@ -1,6 +1,5 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
-using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Tests.Llama2c;
 
@@ -21,7 +20,7 @@ public sealed class Stories15MImport : IDisposable
         ModelDir = _dir.Combine("stories15M-hf");
         Llama2cImporter.Import(Path.Combine(TestPaths.Stories15MDir, "stories15M.bin"), Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), ModelDir);
         Tokenizer = TokenizerLoader.Load(ModelDir);
-        Model = LoadModel(ModelDir);
+        Model = DecoderModel.FromPretrained(ModelDir);
     }
 
     public string ModelDir { get; }
@@ -29,16 +28,6 @@ public sealed class Stories15MImport : IDisposable
     public ITextTokenizer Tokenizer { get; }
 
     public DecoderModel Model { get; }
-
-    /// <summary>config.json + model.safetensors into a CPU float32 <see cref="DecoderModel"/>.</summary>
-    public static DecoderModel LoadModel(string dir)
-    {
-        var model = DecoderModel.Create(ModelConfigJson.Load(Path.Combine(dir, "config.json")), seed: 0);
-        using var reader = SafetensorsReader.Open(dir);
-        using var scope = NewDisposeScope();
-        model.LoadStateDict(reader.Names.ToDictionary(n => n, n => reader.Read(n)));
-        return model;
-    }
 
     public void Dispose()
     {
