@@ -155,16 +155,35 @@ public static partial class TorchRuntime
         }
 
         // The copy lives in another folder, so its $ORIGIN runpath no longer finds LibTorch: load the libraries it
-        // needs first, by full path, so the loader matches them by soname.
-        string depsDir = File.Exists(Path.Combine(originalDir, "libtorch_cpu.so")) ? originalDir : FindNativeDir("libtorch_cpu.so") ?? originalDir;
+        // needs first, by full path, so the loader matches them by soname. A library already mapped (TorchSharp
+        // loads torch_cpu before the shim; notebooks load it from the NuGet cache) must not be loaded a second time
+        // from another folder: two copies of libtorch_cpu register the same operators and abort the process.
+        var mapped = MappedLibraries();
+        string depsDir = mapped.TryGetValue("libtorch_cpu.so", out var loadedCpu) ? Path.GetDirectoryName(loadedCpu)!
+            : File.Exists(Path.Combine(originalDir, "libtorch_cpu.so")) ? originalDir
+            : FindNativeDir("libtorch_cpu.so") ?? originalDir;
         foreach (var dep in new[] { "libc10.so", "libtorch_cpu.so", "libtorch.so" })
         {
+            if (mapped.ContainsKey(dep)) continue;
             var p = Path.Combine(depsDir, dep);
             if (File.Exists(p)) NativeLibrary.Load(p);
-            else NativeLibrary.TryLoad(Path.GetFileNameWithoutExtension(dep)[3..], typeof(torch).Assembly, null, out _);
         }
         PatchedLibraryPath = target;
         return NativeLibrary.Load(target);
+    }
+
+    /// <summary>File name → full path of every shared object mapped into this process (from /proc/self/maps).</summary>
+    private static Dictionary<string, string> MappedLibraries()
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in File.ReadLines("/proc/self/maps"))
+        {
+            int i = line.IndexOf('/', StringComparison.Ordinal);
+            if (i < 0 || !line.Contains(".so", StringComparison.Ordinal)) continue;
+            var path = line[i..];
+            result.TryAdd(Path.GetFileName(path), path);
+        }
+        return result;
     }
 
     private static string CacheRoot()
@@ -196,7 +215,6 @@ public static partial class TorchRuntime
         {
             yield return torchDir;
             yield return Path.Combine(torchDir, "runtimes", rid, "native");
-            yield return Path.Combine(torchDir, "cpu");
         }
         yield return AppContext.BaseDirectory;
         yield return Path.Combine(AppContext.BaseDirectory, "runtimes", rid, "native");
