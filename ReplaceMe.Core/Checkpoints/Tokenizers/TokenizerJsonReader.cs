@@ -49,7 +49,7 @@ internal static class TokenizerJsonReader
                 token is null ? null : added.FirstOrDefault(a => a.Content == token)?.Id ?? (vocab.TryGetValue(token, out var id) ? id : null);
             var (prefix, suffix) = root.TryGetProperty("post_processor", out var post) ? ReadTemplate(post, path, Lookup) : ([], []);
             int? bos = Lookup(config.BosToken) ?? (prefix.Count > 0 ? prefix[0] : null);
-            int? eos = Lookup(config.EosToken);
+            int? eos = Lookup(config.EosToken) ?? (suffix.Count > 0 ? suffix[^1] : null);
             // An explicit flag in tokenizer_config.json decides, as Hugging Face's Llama fast tokenizer does.
             if (config.AddBosToken is { } addBos) prefix = addBos && bos is { } b ? [b] : [];
             if (config.AddEosToken is { } addEos) suffix = addEos && eos is { } e ? [e] : [];
