@@ -31,8 +31,10 @@ internal sealed class CosineFit : ITransformFit
         _options = options;
         _context = context;
         int[] widths = options.Loss == CosineLoss.Exact ? [hiddenSize, hiddenSize, hiddenSize] : [hiddenSize, hiddenSize];
-        _rows = new TokenRowStore(widths, options.RowCapFor(hiddenSize), context.MemoryBudgetBytes, context.Seed);
-        _sample = new DiagnosticSample(hiddenSize, options.DiagnosticRows, context.MemoryBudgetBytes, context.Seed);
+        // One budget for both stores: the small diagnostic sample first, the optimiser's rows get the rest.
+        long sampleBudget = Math.Min(context.MemoryBudgetBytes, DiagnosticSample.BytesFor(hiddenSize, options.DiagnosticRows));
+        _sample = new DiagnosticSample(hiddenSize, options.DiagnosticRows, sampleBudget, context.Seed);
+        _rows = new TokenRowStore(widths, options.RowCapFor(hiddenSize), context.MemoryBudgetBytes - sampleBudget, context.Seed);
     }
 
     /// <summary>The row store (for tests and memory reports).</summary>

@@ -21,6 +21,9 @@ internal sealed class DiagnosticSample : IDisposable
         if (maxRows > 0) _rows = new TokenRowStore([hiddenSize, hiddenSize, hiddenSize], maxRows, memoryBudgetBytes, seed ^ SeedSalt);
     }
 
+    /// <summary>RAM the sample needs when it is full: three float32 rows of width d per sampled token.</summary>
+    public static long BytesFor(int hiddenSize, int maxRows) => 3L * hiddenSize * sizeof(float) * maxRows;
+
     /// <summary>Rows in the sample.</summary>
     public long Rows => _rows?.RowsStored ?? 0;
 
