@@ -31,9 +31,6 @@ internal sealed class LeastSquaresFit : ITransformFit
         _sample = new DiagnosticSample(hiddenSize, options.DiagnosticRows, context.MemoryBudgetBytes, context.Seed);
     }
 
-    /// <summary>Bytes held by the streamed sums (for memory reports).</summary>
-    internal long StatisticsBytes => _sums?.Bytes ?? 0;
-
     public void Accumulate(Tensor mlpOutput, Tensor attentionResidual, Tensor target)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -55,7 +52,7 @@ internal sealed class LeastSquaresFit : ITransformFit
         FitInputs.RequireTokens(_cut, tokens);
         var sums = _sums!;
         var logger = _context.Logger;
-        var notes = new List<string> { $"structure {_options.Structure}" };
+        var notes = new List<string> { $"structure {_options.Structure}", $"streamed statistics hold {sums.Bytes} bytes (2·d² float64, independent of tokens)" };
 
         double ridge = _options.Ridge;
         if (_options.Structure == TransformStructure.General && tokens < _hiddenSize)
