@@ -51,6 +51,7 @@ public class LeastSquaresEstimatorTests
 
         Assert.True(RelativeDifference(ToMatrix(result.Transform!), expected) < 1e-7);
         Assert.True(result.Report.ConditionEstimate > 1e9, $"condition {result.Report.ConditionEstimate}");
+        Assert.Equal(0.0, result.Report.Damping); // badly scaled is not singular: no damping bias on the small units
     }
 
     [Fact]

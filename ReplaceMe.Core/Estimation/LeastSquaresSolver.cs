@@ -50,7 +50,7 @@ internal static class LeastSquaresSolver
             using var attempt = NewDisposeScope();
             var matrix = delta == 0 ? posed : posed.add(eye.mul(delta)); // [d, d]
             var (factor, info) = linalg.cholesky_ex(matrix); // factor: lower-triangular [d, d]
-            if (info.item<int>() != 0 || NumericallySingular(factor)) continue;
+            if (info.item<int>() != 0 || NumericallySingular(factor, matrix)) continue;
             var t = cholesky_solve(cross, factor); // [d, d]
             if (!t.isfinite().all().item<bool>()) continue;
             return new LeastSquaresSolution(t.MoveToOuterDisposeScope().MoveToOuterDisposeScope(), ridge + delta, false, condition);
@@ -62,19 +62,16 @@ internal static class LeastSquaresSolver
     }
 
     /// <summary>
-    /// True when a Cholesky factor "succeeded" only through rounding: (min pivot / max pivot)² is the reciprocal
-    /// condition of the factored matrix up to a modest factor, and below d·ε the solve would amplify rounding into
-    /// huge entries along (near-)null directions — harmless for X·T on the calibration rows, ruinous once T is
-    /// folded into low-precision weights.
+    /// True when a Cholesky factor "succeeded" only through rounding. L_jj² / M_jj is the share of column j's energy
+    /// not explained by the columns before it (scale-invariant, so massive-activation columns do not trigger it); below
+    /// d·ε that share is rounding noise, and the solve would put huge entries along (near-)null directions: harmless
+    /// for X·T on the calibration rows, ruinous once T is folded into low-precision weights.
     /// </summary>
-    private static bool NumericallySingular(Tensor factor)
+    private static bool NumericallySingular(Tensor factor, Tensor matrix)
     {
         using var scope = NewDisposeScope();
-        var pivots = factor.diagonal().abs(); // [d]
-        double min = pivots.min().item<double>(), max = pivots.max().item<double>();
-        if (!(max > 0)) return true;
-        double ratio = min / max;
-        return ratio * ratio < factor.shape[0] * MachineEpsilon;
+        var share = factor.diagonal().square().div(matrix.diagonal().clamp_min(double.Epsilon)); // [d]
+        return share.min().item<double>() < factor.shape[0] * MachineEpsilon;
     }
 
     private const double MachineEpsilon = 2.220446049250313e-16; // float64 unit roundoff ×2 (numpy's finfo.eps)
