@@ -7,5 +7,6 @@ internal static class BenchmarkCatalog
     [
         new MatmulBenchmark(),
         new ForwardBenchmark(),
+        new LeastSquaresMemoryBenchmark(),
     ];
 }
