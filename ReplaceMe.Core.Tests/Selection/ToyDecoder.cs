@@ -40,14 +40,15 @@ internal sealed class ToyDecoder : ITransformerAdapter, IDisposable
     public ScalarType DType => ScalarType.Float32;
 
     /// <summary>Random model: every block gets tanh MLP and attention with the given scales (index = block).</summary>
-    public static ToyDecoder Random(int seed, int d, int vocab, double[] attnScales, double[] mlpScales, double headScale = 1.0)
+    /// <remarks>Blocks listed in <paramref name="identity"/> get zero attention and MLP: their output equals their input.</remarks>
+    public static ToyDecoder Random(int seed, int d, int vocab, double[] attnScales, double[] mlpScales, double headScale = 1.0, int[]? identity = null)
     {
         TorchRuntime.EnsureLoaded();
         _ = manual_seed(seed);
         var blocks = attnScales.Select((a, k) => new ToyBlock(
-            (randn(d, d) * (a / Math.Sqrt(d))).DetachFromDisposeScope(),
+            (randn(d, d) * (identity?.Contains(k) == true ? 0.0 : a / Math.Sqrt(d))).DetachFromDisposeScope(),
             (randn(d, d) / Math.Sqrt(d)).DetachFromDisposeScope(),
-            (randn(d, d) * (mlpScales[k] / Math.Sqrt(d))).DetachFromDisposeScope()));
+            (randn(d, d) * (identity?.Contains(k) == true ? 0.0 : mlpScales[k] / Math.Sqrt(d))).DetachFromDisposeScope()));
         return new ToyDecoder(randn(vocab, d).DetachFromDisposeScope(), [.. blocks], (randn(d, vocab) * (headScale / Math.Sqrt(d))).DetachFromDisposeScope());
     }
 
