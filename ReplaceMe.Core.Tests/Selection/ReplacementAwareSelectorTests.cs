@@ -61,30 +61,12 @@ public class ReplacementAwareSelectorTests
     }
 
     /// <summary>Mean next-token NLL of the unmodified model, computed in float64 from its logits.</summary>
-    private static double OriginalLoss(ToyDecoder model, IEnumerable<TokenBatch> batches)
+    private static double OriginalLoss(ToyDecoder model, IEnumerable<TokenBatch> batches) => MeanNextTokenLoss(batches, batch =>
     {
-        double sum = 0; long count = 0;
-        foreach (var batch in batches)
-        {
-            using var scope = NewDisposeScope();
-            using var state = model.Embed(batch.InputIds, batch.AttentionMask);
-            model.RunBlocks(state, 0, model.BlockCount);
-            var logits = model.Head(state).data<float>().ToArray();
-            var ids = batch.InputIds.data<long>().ToArray();
-            var mask = batch.AttentionMask.data<long>().ToArray();
-            long t = batch.InputIds.shape[1];
-            for (int b = 0; b < batch.Count; b++)
-                for (int p = 0; p + 1 < t; p++)
-                {
-                    if (mask[b * t + p] == 0 || mask[b * t + p + 1] == 0) continue;
-                    var row = Enumerable.Range(0, Vocab).Select(v => (double)logits[(b * t + p) * Vocab + v]).ToArray();
-                    double max = row.Max(), logSum = max + Math.Log(row.Sum(x => Math.Exp(x - max)));
-                    sum += logSum - row[ids[b * t + p + 1]];
-                    count++;
-                }
-        }
-        return sum / count;
-    }
+        using var state = model.Embed(batch.InputIds, batch.AttentionMask);
+        model.RunBlocks(state, 0, model.BlockCount);
+        return model.Head(state);
+    });
 
     private sealed class Data : IDisposable
     {
