@@ -69,8 +69,10 @@ internal sealed class CandidateScoring : IDisposable
         }
         foreach (var (s, fit) in _fits)
         {
-            var estimate = fit.Complete(cancellationToken);
-            _transforms[s] = estimate.Transform?.to(ScalarType.Float32, Model.Device).DetachFromDisposeScope();
+            var fitted = fit.Complete(cancellationToken).Transform;            // [d, d] float64 on CPU, or null
+            var onDevice = fitted?.to(ScalarType.Float32, Model.Device).DetachFromDisposeScope();
+            if (fitted is not null && !ReferenceEquals(fitted, onDevice)) fitted.Dispose();
+            _transforms[s] = onDevice;
         }
     }
 
