@@ -111,6 +111,21 @@ public class DistanceProfilerTests
     }
 
     [Fact]
+    public void Cancellation_is_honoured_between_batches()
+    {
+        using var model = Model();
+        using var batch = Batch(Sequences(1, 2, 2, 4, Vocab), PaddingSide.Right);
+        using var cts = new CancellationTokenSource();
+        IEnumerable<TokenBatch> Batches()
+        {
+            yield return batch;
+            cts.Cancel();
+            yield return batch;
+        }
+        Assert.ThrowsAny<OperationCanceledException>(() => new DistanceProfiler().Measure(model, Batches(), 2, cancellationToken: cts.Token));
+    }
+
+    [Fact]
     public void Non_finite_block_output_names_the_block()
     {
         using var model = Model();
