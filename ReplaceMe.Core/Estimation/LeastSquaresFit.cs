@@ -71,6 +71,10 @@ internal sealed class LeastSquaresFit : ITransformFit
         }
 
         using var scope = NewDisposeScope();
+        if (!sums.Gram.isfinite().all().item<bool>() || !sums.Cross.isfinite().all().item<bool>())
+            throw new PruningException(
+                $"Cut {_cut}: the accumulated statistics XᵀX and XᵀZ are NaN or infinite: the activations are too large for float64 sums, " +
+                "so the least-squares estimator cannot produce a finite transform.");
         var solution = LeastSquaresSolver.Solve(sums.Gram, sums.Cross, ridge, _options.Structure);
         var transform = solution.Transform.to(ScalarType.Float64, CPU); // [d, d]
         FitInputs.RequireFiniteTransform(_cut, transform, "least-squares");

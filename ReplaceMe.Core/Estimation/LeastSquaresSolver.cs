@@ -50,7 +50,7 @@ internal static class LeastSquaresSolver
             using var attempt = NewDisposeScope();
             var matrix = delta == 0 ? posed : posed.add(eye.mul(delta)); // [d, d]
             var (factor, info) = linalg.cholesky_ex(matrix); // factor: lower-triangular [d, d]
-            if (info.item<int>() != 0) continue;
+            if (info.item<int>() != 0 || NumericallySingular(factor)) continue;
             var t = cholesky_solve(cross, factor); // [d, d]
             if (!t.isfinite().all().item<bool>()) continue;
             return new LeastSquaresSolution(t.MoveToOuterDisposeScope().MoveToOuterDisposeScope(), ridge + delta, false, condition);
@@ -60,6 +60,24 @@ internal static class LeastSquaresSolver
         var pseudo = linalg.pinv(posed, hermitian: true).mm(cross); // [d, d]
         return new LeastSquaresSolution(pseudo.MoveToOuterDisposeScope(), ridge, true, condition);
     }
+
+    /// <summary>
+    /// True when a Cholesky factor "succeeded" only through rounding: (min pivot / max pivot)² is the reciprocal
+    /// condition of the factored matrix up to a modest factor, and below d·ε the solve would amplify rounding into
+    /// huge entries along (near-)null directions — harmless for X·T on the calibration rows, ruinous once T is
+    /// folded into low-precision weights.
+    /// </summary>
+    private static bool NumericallySingular(Tensor factor)
+    {
+        using var scope = NewDisposeScope();
+        var pivots = factor.diagonal().abs(); // [d]
+        double min = pivots.min().item<double>(), max = pivots.max().item<double>();
+        if (!(max > 0)) return true;
+        double ratio = min / max;
+        return ratio * ratio < factor.shape[0] * MachineEpsilon;
+    }
+
+    private const double MachineEpsilon = 2.220446049250313e-16; // float64 unit roundoff ×2 (numpy's finfo.eps)
 
     private static LeastSquaresSolution SolveDiagonal(Tensor gram, Tensor cross, double ridge)
     {
