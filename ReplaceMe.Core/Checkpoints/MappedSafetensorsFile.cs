@@ -49,6 +49,10 @@ internal sealed unsafe class MappedSafetensorsFile : IDisposable
         {
             throw new CheckpointFormatException($"Safetensors file '{Path}' could not be memory-mapped: {ex.Message}", ex);
         }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new CheckpointFormatException($"Safetensors file '{Path}' could not be memory-mapped: {ex.Message}", ex);
+        }
     }
 
     public void Dispose()
