@@ -76,7 +76,7 @@ public sealed class PruningResult : IDisposable
     /// <summary>What the calibration data was (source, fingerprint, counts).</summary>
     public CalibrationSummary Calibration { get; }
 
-    /// <summary>The provenance document that <see cref="Save"/> writes as <c>replaceme.json</c>.</summary>
+    /// <summary>The provenance document that <c>Save</c> writes as <c>replaceme.json</c>.</summary>
     public string ProvenanceJson() => ProvenanceDocument.Build(this).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>Disposes the transforms.</summary>
