@@ -182,6 +182,24 @@ public class ModelConfigJsonTests
     }
 
     [Fact]
+    public void ToJson_of_a_config_built_in_code_is_a_complete_config()
+    {
+        var c = new ModelConfig
+        {
+            ModelType = "qwen2", HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 4,
+            NumKeyValueHeads = 2, HeadDim = 16, VocabSize = 100, QkvBias = true, EosTokenIds = [1, 2],
+        };
+        var o = ModelConfigJson.ToJson(c);
+        Assert.Equal("Qwen2ForCausalLM", o["architectures"]![0]!.GetValue<string>());
+        Assert.Equal(2, o["num_key_value_heads"]!.GetValue<int>());
+        Assert.Equal(2, o["eos_token_id"]!.AsArray().Count);
+        Assert.False(o["use_sliding_window"]!.GetValue<bool>());
+        var back = ModelConfigJson.Parse(o, "x");
+        Assert.Equal(Comparable(c), Comparable(back));
+        Assert.Equal(c.EosTokenIds, back.EosTokenIds);
+    }
+
+    [Fact]
     public void ToJson_refuses_flags_the_family_cannot_express()
     {
         var c = Parse(ConfigSamples.TinyLlama_Chat) with { QkNorm = true };

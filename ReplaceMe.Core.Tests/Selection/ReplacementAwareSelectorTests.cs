@@ -7,7 +7,29 @@ using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Tests.Selection;
 
-public class ReplacementAwareSelectorTests
+/// <summary>The two toy models and their data, built once for the class.</summary>
+public sealed class LinearChannelFixture : IDisposable
+{
+    private readonly Lazy<(ToyDecoder, ReplacementAwareSelectorTests.Data)> _one = new(() => Build([2]));
+    private readonly Lazy<(ToyDecoder, ReplacementAwareSelectorTests.Data)> _two = new(() => Build([2, 3]));
+
+    internal (ToyDecoder Model, ReplacementAwareSelectorTests.Data Data) OneLinearBlock => _one.Value;
+    internal (ToyDecoder Model, ReplacementAwareSelectorTests.Data Data) TwoLinearBlocks => _two.Value;
+
+    private static (ToyDecoder, ReplacementAwareSelectorTests.Data) Build(int[] linear)
+    {
+        var model = ReplacementAwareSelectorTests.LinearChannelModel(linear);
+        return (model, new ReplacementAwareSelectorTests.Data(model));
+    }
+
+    public void Dispose()
+    {
+        foreach (var lazy in new[] { _one, _two })
+            if (lazy.IsValueCreated) { lazy.Value.Item2.Dispose(); lazy.Value.Item1.Dispose(); }
+    }
+}
+
+public class ReplacementAwareSelectorTests(LinearChannelFixture fixture) : IClassFixture<LinearChannelFixture>
 {
     private const int Dim = 8, Vocab = 16, Blocks = 6;
 
@@ -17,7 +39,7 @@ public class ReplacementAwareSelectorTests
     /// its effect is exactly linear in block 1's MLP output: removing it is exactly repaired by T = I + B (composed over
     /// consecutive linear blocks). Block 4 is tiny and non-linear, so the angular distance prefers it.
     /// </summary>
-    private static ToyDecoder LinearChannelModel(int[] linear)
+    internal static ToyDecoder LinearChannelModel(int[] linear)
     {
         _ = manual_seed(31);
         var toResidual = cat([zeros(4), ones(4)]).unsqueeze(0);    // [1, d]: keeps columns 4..7
@@ -61,32 +83,14 @@ public class ReplacementAwareSelectorTests
     }
 
     /// <summary>Mean next-token NLL of the unmodified model, computed in float64 from its logits.</summary>
-    private static double OriginalLoss(ToyDecoder model, IEnumerable<TokenBatch> batches)
+    private static double OriginalLoss(ToyDecoder model, IEnumerable<TokenBatch> batches) => MeanNextTokenLoss(batches, batch =>
     {
-        double sum = 0; long count = 0;
-        foreach (var batch in batches)
-        {
-            using var scope = NewDisposeScope();
-            using var state = model.Embed(batch.InputIds, batch.AttentionMask);
-            model.RunBlocks(state, 0, model.BlockCount);
-            var logits = model.Head(state).data<float>().ToArray();
-            var ids = batch.InputIds.data<long>().ToArray();
-            var mask = batch.AttentionMask.data<long>().ToArray();
-            long t = batch.InputIds.shape[1];
-            for (int b = 0; b < batch.Count; b++)
-                for (int p = 0; p + 1 < t; p++)
-                {
-                    if (mask[b * t + p] == 0 || mask[b * t + p + 1] == 0) continue;
-                    var row = Enumerable.Range(0, Vocab).Select(v => (double)logits[(b * t + p) * Vocab + v]).ToArray();
-                    double max = row.Max(), logSum = max + Math.Log(row.Sum(x => Math.Exp(x - max)));
-                    sum += logSum - row[ids[b * t + p + 1]];
-                    count++;
-                }
-        }
-        return sum / count;
-    }
+        using var state = model.Embed(batch.InputIds, batch.AttentionMask);
+        model.RunBlocks(state, 0, model.BlockCount);
+        return model.Head(state);
+    });
 
-    private sealed class Data : IDisposable
+    internal sealed class Data : IDisposable
     {
         public Data(ToyDecoder model)
         {
@@ -114,8 +118,7 @@ public class ReplacementAwareSelectorTests
     [Fact]
     public void Picks_the_exactly_linear_block_although_the_angular_distance_prefers_another()
     {
-        using var model = LinearChannelModel([2]);
-        using var data = new Data(model);
+        var (model, data) = fixture.OneLinearBlock;
         Assert.Equal(new BlockCut(4, 5), DistanceProfiler.BestCut(data.Profile, 1));
         Assert.True(data.Profile[2, 1] > 2 * data.Profile[4, 1]);
 
@@ -141,8 +144,7 @@ public class ReplacementAwareSelectorTests
     [Fact]
     public void Plain_removal_scoring_prefers_the_small_nonlinear_block()
     {
-        using var model = LinearChannelModel([2]);
-        using var data = new Data(model);
+        var (model, data) = fixture.OneLinearBlock;
         var request = DistanceSelectorTests.Request(model, data.Profile, 1, 1, merge: true, data.Calibration, data.HeldOut);
         var selection = new ReplacementAwareSelector(new IdentityTestEstimator()).ChooseCuts(request);
         Assert.Equal([new BlockCut(4, 5)], selection.Cuts);
@@ -154,8 +156,7 @@ public class ReplacementAwareSelectorTests
     [InlineData(true)]
     public void Several_cuts_are_chosen_sequentially_on_the_repaired_model(bool merge)
     {
-        using var model = LinearChannelModel([2, 3]);
-        using var data = new Data(model);
+        var (model, data) = fixture.TwoLinearBlocks;
         double original = OriginalLoss(model, data.HeldOut);
 
         var twoSingles = new ReplacementAwareSelector(new PinvLeastSquaresTestEstimator()).ChooseCuts(
@@ -172,8 +173,7 @@ public class ReplacementAwareSelectorTests
     [Fact]
     public void TopK_scores_only_the_best_candidates_by_distance_and_bad_input_is_rejected()
     {
-        using var model = LinearChannelModel([2]);
-        using var data = new Data(model);
+        var (model, data) = fixture.OneLinearBlock;
         var request = DistanceSelectorTests.Request(model, data.Profile, 1, 1, merge: true, data.Calibration, data.HeldOut);
         var expected = Enumerable.Range(1, 5).OrderBy(s => data.Profile[s, 1]).Take(2).Order().ToArray();
         var selection = new ReplacementAwareSelector(new PinvLeastSquaresTestEstimator(), topK: 2).ChooseCuts(request);

@@ -68,4 +68,30 @@ internal static class SelectionFixtures
         }
         return sum / count;
     }
+
+    /// <summary>Mean next-token NLL over positions whose token and next token are real, in float64 from the logits <c>[B, T, V]</c>.</summary>
+    public static double MeanNextTokenLoss(IEnumerable<TokenBatch> batches, Func<TokenBatch, Tensor> logitsOf)
+    {
+        double sum = 0; long count = 0;
+        foreach (var batch in batches)
+        {
+            using var scope = NewDisposeScope();
+            var logitsTensor = logitsOf(batch);
+            int vocab = (int)logitsTensor.shape[^1];
+            var logits = logitsTensor.to(ScalarType.Float32).data<float>().ToArray();
+            var ids = batch.InputIds.data<long>().ToArray();
+            var mask = batch.AttentionMask.data<long>().ToArray();
+            long t = batch.InputIds.shape[1];
+            for (int b = 0; b < batch.Count; b++)
+                for (int p = 0; p + 1 < t; p++)
+                {
+                    if (mask[b * t + p] == 0 || mask[b * t + p + 1] == 0) continue;
+                    var row = Enumerable.Range(0, vocab).Select(v => (double)logits[(b * t + p) * vocab + v]).ToArray();
+                    double max = row.Max(), logSum = max + Math.Log(row.Sum(x => Math.Exp(x - max)));
+                    sum += logSum - row[ids[b * t + p + 1]];
+                    count++;
+                }
+        }
+        return sum / count;
+    }
 }

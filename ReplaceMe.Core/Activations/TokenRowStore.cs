@@ -99,12 +99,10 @@ internal sealed class TokenRowStore : IDisposable
                     $"Matrix {k} must be [{n}, {_widths[k]}]; got [{string.Join(", ", matrices[k].shape)}].", nameof(matrices));
         if (n == 0) return;
 
-        var data = new float[matrices.Length][];
-        using (NewDisposeScope())
-            for (int k = 0; k < matrices.Length; k++)
-                data[k] = matrices[k].detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
-
-        var record = new float[_recordFloats];
+        // Decide first which rows are kept (the reservoir's random draws do not depend on row values), so only those
+        // rows leave the device: past the cap most rows of a batch are dropped without being copied.
+        var keptRows = new List<long>();
+        var keptSlots = new List<long>();
         for (long r = 0; r < n; r++)
         {
             long slot;
@@ -117,9 +115,28 @@ internal sealed class TokenRowStore : IDisposable
             }
             RowsSeen++;
             if (slot < 0) continue;
+            keptRows.Add(r);
+            keptSlots.Add(slot);
+        }
+        if (keptRows.Count == 0) return;
+
+        var data = new float[matrices.Length][];
+        using (NewDisposeScope())
+        {
+            var index = keptRows.Count == n ? null : tensor(keptRows.ToArray(), ScalarType.Int64, matrices[0].device); // [kept]
+            for (int k = 0; k < matrices.Length; k++)
+            {
+                var rows = index is null ? matrices[k].detach() : matrices[k].detach().index_select(0, index.to(matrices[k].device)); // [kept, w_k]
+                data[k] = rows.to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
+            }
+        }
+
+        var record = new float[_recordFloats];
+        for (int i = 0; i < keptRows.Count; i++)
+        {
             for (int k = 0; k < data.Length; k++)
-                Array.Copy(data[k], r * _widths[k], record, _offsets[k], _widths[k]);
-            WriteRecord(slot, record);
+                Array.Copy(data[k], (long)i * _widths[k], record, _offsets[k], _widths[k]);
+            WriteRecord(keptSlots[i], record); // in row order, so a later row wins a slot drawn twice in one batch
         }
     }
 

@@ -121,6 +121,8 @@ public static class ModelConfigJson
         ArgumentNullException.ThrowIfNull(config);
         var o = (JsonObject)config.Raw.DeepClone();
         o["model_type"] = config.ModelType;
+        // transformers' pipelines and the Hub read "architectures"; configs built in code lack it.
+        o["architectures"] ??= new JsonArray(ArchitectureName(config.ModelType));
         SetInt(o, "hidden_size", config.HiddenSize);
         SetInt(o, "intermediate_size", config.IntermediateSize);
         SetInt(o, "num_hidden_layers", config.NumHiddenLayers);
@@ -253,6 +255,14 @@ public static class ModelConfigJson
             ? dtype
             : throw new UnsupportedModelException($"torch_dtype '{dtype}' in {sourceName} is not supported; expected float32, float16 or bfloat16.");
     }
+
+    private static string ArchitectureName(string modelType) => modelType switch
+    {
+        "mistral" => "MistralForCausalLM",
+        "qwen2" => "Qwen2ForCausalLM",
+        "qwen3" => "Qwen3ForCausalLM",
+        _ => "LlamaForCausalLM",
+    };
 
     private static int DefaultMaxPositions(string modelType) => modelType switch
     {

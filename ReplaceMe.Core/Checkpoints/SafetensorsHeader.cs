@@ -13,6 +13,9 @@ internal sealed class SafetensorsHeader
     /// <summary>Upper bound on the JSON header (the reference implementation uses 100 MB as well).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
+    /// <summary>Most dimensions accepted for one tensor (a sanity bound; checkpoints use at most a handful).</summary>
+    public const int MaxRank = 32;
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private SafetensorsHeader(long dataStart, Dictionary<string, SafetensorInfo> tensors, Dictionary<string, string> metadata)
@@ -130,15 +133,18 @@ internal sealed class SafetensorsHeader
         if (!SafetensorsDType.TryGet(dtype, out _, out int elementSize))
             throw Bad($"unknown or unsupported dtype '{dtype}' (supported: {string.Join(", ", SafetensorsDType.Names)})");
         if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Bad("'shape' must be an array of integers");
+        if (sh.GetArrayLength() > MaxRank) throw Bad($"shape has {sh.GetArrayLength()} dimensions, more than {MaxRank}");
         var shape = new long[sh.GetArrayLength()];
-        long elements = 1;
+        long elements = 1, nonZeroProduct = 1;
         int i = 0;
         foreach (var d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var dim) || dim < 0) throw Bad("'shape' must hold non-negative integers");
             shape[i++] = dim;
-            try { elements = checked(elements * dim); }
-            catch (OverflowException) { throw Bad("shape has too many elements"); }
+            // Strides are products of dims even when another dim is 0; keep them within long as torch needs.
+            try { nonZeroProduct = checked(nonZeroProduct * Math.Max(dim, 1)); }
+            catch (OverflowException) { throw Bad("shape is too large"); }
+            elements *= dim;
         }
         if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw Bad("'data_offsets' must be an array of two integers");

@@ -27,7 +27,12 @@ public static partial class SafetensorsWriter
     /// <exception cref="ArgumentException">A name is empty or repeated, or <paramref name="maxShardBytes"/> is not positive.</exception>
     /// <exception cref="UnsupportedModelException">A tensor has a dtype safetensors cannot hold here.</exception>
     public static void Write(string folder, IEnumerable<KeyValuePair<string, Tensor>> tensors, long maxShardBytes = DefaultMaxShardBytes,
-        IReadOnlyDictionary<string, string>? metadata = null)
+        IReadOnlyDictionary<string, string>? metadata = null) =>
+        Write(folder, tensors, maxShardBytes, metadata, castFloatingTo: null, CancellationToken.None);
+
+    /// <summary>As the public overload; floating-point tensors are stored as <paramref name="castFloatingTo"/> when given.</summary>
+    internal static void Write(string folder, IEnumerable<KeyValuePair<string, Tensor>> tensors, long maxShardBytes,
+        IReadOnlyDictionary<string, string>? metadata, ScalarType? castFloatingTo, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -38,8 +43,9 @@ public static partial class SafetensorsWriter
         {
             ArgumentException.ThrowIfNullOrEmpty(name, nameof(tensors));
             ArgumentNullException.ThrowIfNull(tensor, nameof(tensors));
-            var (dtype, size) = SafetensorsDType.FromScalarType(tensor.dtype, name);
-            if (!entries.TryAdd(name, new Entry(name, tensor, dtype, tensor.shape, tensor.numel() * size)))
+            var stored = castFloatingTo is ScalarType cast && tensor.is_floating_point() ? cast : tensor.dtype;
+            var (dtype, size) = SafetensorsDType.FromScalarType(stored, name);
+            if (!entries.TryAdd(name, new Entry(name, tensor, stored, dtype, tensor.shape, tensor.numel() * size)))
                 throw new ArgumentException($"Tensor name '{name}' appears twice.", nameof(tensors));
         }
         var meta = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -51,7 +57,7 @@ public static partial class SafetensorsWriter
         var written = new HashSet<string>(StringComparer.Ordinal);
         if (shards.Count == 1)
         {
-            WriteAtomically(folder, SafetensorsReader.SingleFileName, s => WriteFile(s, shards[0], meta));
+            WriteAtomically(folder, SafetensorsReader.SingleFileName, s => WriteFile(s, shards[0], meta, cancellationToken));
             written.Add(SafetensorsReader.SingleFileName);
         }
         else
@@ -60,7 +66,7 @@ public static partial class SafetensorsWriter
             for (int i = 0; i < shards.Count; i++)
             {
                 var fileName = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
-                WriteAtomically(folder, fileName, s => WriteFile(s, shards[i], meta));
+                WriteAtomically(folder, fileName, s => WriteFile(s, shards[i], meta, cancellationToken));
                 written.Add(fileName);
                 foreach (var e in shards[i]) weightMap[e.Name] = fileName;
             }
@@ -71,7 +77,7 @@ public static partial class SafetensorsWriter
         RemoveStaleCheckpointFiles(folder, written);
     }
 
-    private sealed record Entry(string Name, Tensor Tensor, string DType, long[] Shape, long Bytes);
+    private sealed record Entry(string Name, Tensor Tensor, ScalarType StoredType, string DType, long[] Shape, long Bytes);
 
     private static List<List<Entry>> PlanShards(IEnumerable<Entry> entries, long maxShardBytes)
     {
@@ -90,7 +96,7 @@ public static partial class SafetensorsWriter
         return shards;
     }
 
-    private static void WriteFile(Stream stream, List<Entry> entries, IReadOnlyDictionary<string, string> metadata)
+    private static void WriteFile(Stream stream, List<Entry> entries, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
     {
         var header = BuildHeader(entries, metadata);
         Span<byte> prefix = stackalloc byte[8];
@@ -99,7 +105,8 @@ public static partial class SafetensorsWriter
         stream.Write(header);
         foreach (var e in entries)
         {
-            long n = TensorBytes.Write(e.Tensor, stream);
+            cancellationToken.ThrowIfCancellationRequested();
+            long n = TensorBytes.Write(e.Tensor, stream, e.StoredType);
             if (n != e.Bytes) throw new InvalidOperationException($"Tensor '{e.Name}' changed size while being written.");
         }
     }

@@ -28,10 +28,12 @@ internal static unsafe class TensorBytes
     }
 
     /// <summary>Writes the tensor's elements (row-major, little-endian) to <paramref name="stream"/>; returns the byte count.</summary>
-    public static long Write(Tensor tensor, Stream stream, long chunkBytes = DefaultChunkBytes)
+    public static long Write(Tensor tensor, Stream stream, ScalarType? storeAs = null, long chunkBytes = DefaultChunkBytes)
     {
         using var scope = torch.NewDisposeScope();
-        var flat = tensor.detach().cpu().contiguous().view(-1); // [numel]
+        var source = tensor.detach();
+        if (storeAs is ScalarType t && t != source.dtype) source = source.to(t); // cast on the tensor's device
+        var flat = source.cpu().contiguous().view(-1); // [numel]
         long elements = flat.numel();
         int elementSize = (int)flat.ElementSize;
         long chunkElements = Math.Max(1, chunkBytes / elementSize);

@@ -71,26 +71,7 @@ public sealed partial class DecoderModel
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
-        var expected = state_dict();
-        foreach (var key in tensors.Keys)
-        {
-            if (!expected.ContainsKey(key) && !IsIgnorableCheckpointKey(key))
-                throw new CheckpointFormatException($"Unexpected tensor '{key}' in the checkpoint: the {Config.ModelType} model with {BlockCount} blocks has no such parameter.");
-        }
-        foreach (var (key, parameter) in expected)
-        {
-            if (!tensors.TryGetValue(key, out var source))
-                throw new CheckpointFormatException($"Tensor '{key}' is missing from the checkpoint (expected shape [{string.Join(", ", parameter.shape)}]).");
-            if (!source.shape.SequenceEqual(parameter.shape))
-                throw new CheckpointFormatException(
-                    $"Tensor '{key}' has shape [{string.Join(", ", source.shape)}] but the config requires [{string.Join(", ", parameter.shape)}].");
-        }
-        using var noGrad = no_grad();
-        foreach (var (key, parameter) in expected)
-        {
-            using var scope = NewDisposeScope();
-            parameter.copy_(tensors[key]);
-        }
+        LoadTensors([.. tensors.Keys], key => tensors[key].shape, key => tensors[key], "the checkpoint");
     }
 
     private bool IsIgnorableCheckpointKey(string key) =>
