@@ -20,7 +20,7 @@ namespace ReplaceMe.Core.Pruning;
 /// </summary>
 /// <remarks>The model is modified in place. If the run fails or is cancelled after the first cut was applied, the
 /// model is left partially pruned: reload it before retrying. Nothing is written to disk until
-/// <c>PruningResult.Save</c>.</remarks>
+/// <see cref="PruningResult.Save"/>.</remarks>
 public sealed class ReplaceMePruner
 {
     private readonly IModelSurgeon _surgeon;
