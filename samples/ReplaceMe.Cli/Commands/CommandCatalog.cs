@@ -8,6 +8,7 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All(CliContext context)
     {
+        yield return DemoCommand.Create(context);
         yield return InfoCommand.Create(context);
         yield return ImportLlama2cCommand.Create(context);
         yield return TokenizeCommand.Create(context);

@@ -26,7 +26,10 @@ public static class PlotWriter
         var heatmap = plot.Add.Heatmap(data);
         heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
         heatmap.NaNCellColor = Colors.White;
-        heatmap.Extent = new CoordinateRect(0.5, starts + 0.5, 0.5, lengths + 0.5);
+        // Position is the rectangle of cell centres: one cell per integer start and n. With a single row or column
+        // there is no spacing to infer, so give the cell edges instead.
+        if (starts > 1 && lengths > 1) heatmap.Position = new CoordinateRect(1, starts, 1, lengths);
+        else heatmap.Extent = new CoordinateRect(0.5, starts + 0.5, 0.5, lengths + 0.5);
         plot.Add.ColorBar(heatmap).Label = profile.Metric == DistanceMetric.Angular ? "angular distance" : "1 − cos";
         plot.Axes.Bottom.Label.Text = "first removed block s (0-based)";
         plot.Axes.Left.Label.Text = "blocks removed n";

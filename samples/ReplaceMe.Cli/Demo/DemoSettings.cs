@@ -1,0 +1,26 @@
+namespace ReplaceMe.Cli.Demo;
+
+/// <summary>What <c>replaceme demo</c> does and how big it is.</summary>
+/// <param name="OutputDir">Folder receiving models, report and plots (written to a temporary sibling, moved into place at the end).</param>
+/// <param name="ModelSource">Folder with stories15M.bin and tokenizer.model/.bin, or null for the environment variable or npm.</param>
+/// <param name="CacheDir">Where downloaded model files are kept between runs.</param>
+/// <param name="CalibrationStories">Self-generated calibration stories.</param>
+/// <param name="HeldOutStories">Self-generated held-out stories for evaluation (another seed).</param>
+/// <param name="StoryTokens">Most new tokens per generated story.</param>
+/// <param name="MaxBlocks">Prune 1..MaxBlocks blocks.</param>
+/// <param name="Seed">Seed of everything random.</param>
+/// <param name="Overwrite">Replace an existing output folder.</param>
+public sealed record DemoSettings(
+    string OutputDir,
+    string? ModelSource,
+    string CacheDir,
+    int CalibrationStories = 256,
+    int HeldOutStories = 64,
+    int StoryTokens = 192,
+    int MaxBlocks = 2,
+    int Seed = 1,
+    bool Overwrite = false)
+{
+    /// <summary>The smaller setting CI uses (same stages, fewer and shorter stories).</summary>
+    public DemoSettings Quick() => this with { CalibrationStories = 64, HeldOutStories = 24, StoryTokens = 128 };
+}
