@@ -1,39 +1,37 @@
 using System.Text.Json.Nodes;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Modeling;
 using Xunit.Abstractions;
 
 namespace ReplaceMe.Core.Tests.Llama2c;
 
 public class Llama2cImporterTests(Stories15MImport import, ITestOutputHelper output) : IClassFixture<Stories15MImport>
 {
-    /// <summary>The full greedy 40-token continuation of "Once upon a time" from the imported model (recorded).</summary>
-    internal const string Greedy40 =
-        "Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. One day, she saw a big, red ball in the sky. It was the sun!";
+    private static readonly GenerationOptions Greedy40 = new() { MaxNewTokens = 40 };
 
     [Fact]
     public void Imported_stories15M_writes_the_readme_text_greedily()
     {
-        var tok = TokenizerLoader.Load(import.ModelDir);
-        using var model = ReferenceGreedy.LoadModel(import.ModelDir);
-        var prompt = tok.Encode("Once upon a time");
-        var generated = ReferenceGreedy.Generate(model, [prompt], 40, tok.PadId)[0];
-        var text = tok.Decode(prompt.Concat(generated));
+        var prompt = import.Tokenizer.Encode("Once upon a time");
+        var generated = new TextGenerator(import.Model).Generate([prompt], Greedy40)[0];
+        var text = import.Tokenizer.Decode(prompt.Concat(generated));
         output.WriteLine(text);
+        Assert.Equal(40, generated.Length); // no EOS within 40 tokens
         Assert.StartsWith(Stories15MImport.ReadmePrefix, text);
-        Assert.Equal(Greedy40, text);
+        Assert.Equal(Stories15MImport.Greedy40, text);
     }
 
     [Fact]
     public void Left_padded_batch_gives_the_unbatched_greedy_text()
     {
-        var tok = TokenizerLoader.Load(import.ModelDir);
-        using var model = ReferenceGreedy.LoadModel(import.ModelDir);
         string[] prompts = ["Once upon a time", "Tom had a dog named", "The sun"];
-        var encoded = prompts.Select(p => (IReadOnlyList<int>)tok.Encode(p)).ToList();
-        var batched = ReferenceGreedy.Generate(model, encoded, 20, tok.PadId);
-        for (int i = 0; i < prompts.Length; i++)
-            Assert.Equal(ReferenceGreedy.Generate(model, [encoded[i]], 20, tok.PadId)[0], batched[i]);
-        Assert.StartsWith("Once upon a time, there was a little girl named Lily.", tok.Decode(encoded[0].Concat(batched[0])));
+        var generator = new TextGenerator(import.Model);
+        var batched = generator.Generate(import.Tokenizer, prompts, Greedy40);
+        Assert.Equal(Stories15MImport.Greedy40, batched[0]);
+        for (int i = 1; i < prompts.Length; i++) // row 0 alone is Greedy40 (the test above)
+            Assert.Equal(generator.Generate(import.Tokenizer, [prompts[i]], Greedy40)[0], batched[i]);
+        // Different prompt lengths really were padded: the batch is not trivially uniform.
+        Assert.NotEqual(import.Tokenizer.Encode(prompts[0]).Count, import.Tokenizer.Encode(prompts[2]).Count);
     }
 
     [Fact]
@@ -56,7 +54,7 @@ public class Llama2cImporterTests(Stories15MImport import, ITestOutputHelper out
         Assert.False(reader.Contains("lm_head.weight"));
         var tokConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(import.ModelDir, "tokenizer_config.json")))!;
         Assert.True(tokConfig["add_bos_token"]!.GetValue<bool>());
-        Assert.Equal([1, 9038, 2501, 263, 931], TokenizerLoader.Load(import.ModelDir).Encode("Once upon a time"));
+        Assert.Equal([1, 9038, 2501, 263, 931], import.Tokenizer.Encode("Once upon a time"));
     }
 
     [Fact]

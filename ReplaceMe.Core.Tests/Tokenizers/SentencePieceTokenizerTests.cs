@@ -32,6 +32,23 @@ public class SentencePieceTokenizerTests
     }
 
     [Fact]
+    public void Special_tokens_of_added_tokens_decoder_match_whole_without_changing_plain_text()
+    {
+        using var dir = TestPaths.NewTempDir();
+        File.Copy(Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), dir.Combine("tokenizer.model"));
+        File.WriteAllText(dir.Combine("tokenizer_config.json"), """
+            {"add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>",
+             "added_tokens_decoder": {"0": {"content": "<unk>", "special": true}, "1": {"content": "<s>", "special": true}, "2": {"content": "</s>", "special": true}}}
+            """);
+        var tok = TokenizerLoader.Load(dir.Path);
+        const string text = "  Année 2024: naïve café, Zürich — 42°C 😀🚀 ñandú  ";
+        Assert.Equal(Reference.Value.Encode(text, bos: true), tok.Encode(text));
+        var ids = tok.Encode("The end.</s>", addSpecialTokens: false);
+        Assert.Equal(2, ids[^1]);
+        Assert.Equal(Reference.Value.Encode("The end.", bos: false), ids.Take(ids.Count - 1));
+    }
+
+    [Fact]
     public void Decode_round_trips_text_with_bytes_fallback_and_drops_or_keeps_special_tokens()
     {
         var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
