@@ -14,6 +14,7 @@ public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelpe
 {
     private (double Perplexity, PruningResultSummary Summary) PruneAndScore(int n, EstimatorKind estimator, SelectorKind selector = SelectorKind.Distance)
     {
+        if (fixture.Runs.TryGetValue((n, estimator, selector), out var done)) return done;
         using var model = DecoderModel.FromPretrained(fixture.ModelDir);
         var batches = fixture.CalibrationBatches();
         try
@@ -29,6 +30,7 @@ public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelpe
             double ppl = Stories15MFixture.Perplexity(model, fixture.HeldOutIds);
             var summary = new PruningResultSummary(result.SelectorName, result.EstimatorName, result.Cuts[0], result.Timings["total"].TotalSeconds);
             output.WriteLine($"| {summary.Estimator} | {summary.Selector} | {n} | {summary.Cut} | {ppl:F2} | {ppl / fixture.OriginalPerplexity:F2} | {summary.Seconds:F1} s |");
+            fixture.Runs[(n, estimator, selector)] = (ppl, summary);
             return (ppl, summary);
         }
         finally { PipelineFixtures.DisposeAll(batches); }

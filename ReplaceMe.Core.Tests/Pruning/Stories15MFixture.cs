@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Runtime;
 using static TorchSharp.torch;
 
@@ -13,9 +14,9 @@ namespace ReplaceMe.Core.Tests.Pruning;
 /// </summary>
 public sealed class Stories15MFixture : IDisposable
 {
-    public const int CalibrationStories = 192;
-    public const int HeldOutStories = 48;
-    public const int StoryTokens = 96;
+    public const int CalibrationStories = 128;
+    public const int HeldOutStories = 32;
+    public const int StoryTokens = 64;
 
     private readonly TempDir _dir = TestPaths.NewTempDir();
 
@@ -28,7 +29,7 @@ public sealed class Stories15MFixture : IDisposable
             Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), ModelDir);
         Tokenizer = TokenizerLoader.Load(ModelDir);
         using var model = DecoderModel.FromPretrained(ModelDir);
-        var generation = new SelfGeneratedOptions { MaxNewTokens = StoryTokens, Seed = 1, BatchSize = 48 };
+        var generation = new SelfGeneratedOptions { MaxNewTokens = StoryTokens, Seed = 1, BatchSize = 64 };
         CalibrationIds = SelfGeneratedText.GenerateTokens(model, Tokenizer, CalibrationStories, generation);
         HeldOutIds = SelfGeneratedText.GenerateTokens(model, Tokenizer, HeldOutStories, generation with { Seed = 2 });
         OriginalPerplexity = Perplexity(model, HeldOutIds);
@@ -54,17 +55,20 @@ public sealed class Stories15MFixture : IDisposable
             using (batch)
             using (var scope = NewDisposeScope())
             {
-                var logits = model.Forward(batch.InputIds, batch.AttentionMask).to(ScalarType.Float64); // [B, T, V]
+                var logits = model.Forward(batch.InputIds, batch.AttentionMask);                       // [B, T, V] float32
                 var logp = logits[.., ..^1, ..].log_softmax(-1);                                         // predicts t+1
                 var targets = batch.InputIds[.., 1..];                                                   // [B, T-1]
                 var valid = batch.AttentionMask[.., 1..].mul(batch.AttentionMask[.., ..^1]).to(ScalarType.Float64);
-                var picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);                          // [B, T-1]
+                var picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).to(ScalarType.Float64);    // [B, T-1]                          // [B, T-1]
                 nll -= picked.mul(valid).sum().item<double>();
                 count += (long)valid.sum().item<double>();
             }
         }
         return Math.Exp(nll / count);
     }
+
+    /// <summary>Held-out perplexity per (n, estimator, selector), so that tests share runs.</summary>
+    internal Dictionary<(int, EstimatorKind, SelectorKind), (double, PruningResultSummary)> Runs { get; } = [];
 
     public void Dispose() => _dir.Dispose();
 }
