@@ -10,6 +10,8 @@ internal static class CommandCatalog
     {
         yield return DemoCommand.Create(context);
         yield return InfoCommand.Create(context);
+        yield return ProfileCommand.Create(context);
+        yield return PruneCommand.Create(context);
         yield return ImportLlama2cCommand.Create(context);
         yield return TokenizeCommand.Create(context);
         yield return GenerateCommand.Create(context);

@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Globalization;
+using ReplaceMe.Core.Estimation;
+using ReplaceMe.Core.Pruning;
+
+namespace ReplaceMe.Cli.Commands;
+
+/// <summary><c>replaceme prune</c>: choose cut(s), fit the linear replacement, fold it in, and save the pruned model.</summary>
+internal static class PruneCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = CliOptions.Model();
+        var calibration = new CalibrationArgs();
+        var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n)", Required = true };
+        var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
+        estimator.AcceptOnlyFromAmong("lstsq", "cosine", "identity");
+        var selector = new Option<string>("--selector") { Description = "angular (paper), cosine (1 − cos), bi (block influence), fixed (with --start), replacement-aware", DefaultValueFactory = _ => "angular" };
+        selector.AcceptOnlyFromAmong("angular", "cosine", "bi", "fixed", "replacement-aware");
+        var start = new Option<int?>("--start") { Description = "First removed block (0-based) for --selector fixed" };
+        var cuts = new Option<int>("--cuts") { Description = "Number of disjoint cuts of n blocks (the paper's num_A)", DefaultValueFactory = _ => 1 };
+        var merge = new Option<bool>("--merge") { Description = "Fuse chosen cuts that touch into one cut with one transform" };
+        var ridge = new Option<double>("--ridge") { Description = "Ridge α for lstsq", DefaultValueFactory = _ => 0.0 };
+        var output = new Option<string?>("--out", "-o") { Description = "Write the pruned Hugging Face folder here (with replaceme.json and README.md)" };
+        var overwrite = CliOptions.Overwrite();
+        var json = new Option<string?>("--json") { Description = "Also write the provenance (replaceme.json content) to FILE" };
+        CliOptions.Require(blocks, n => n > 0, "--blocks must be ≥ 1.");
+        CliOptions.Require(cuts, k => k > 0, "--cuts must be ≥ 1.");
+        CliOptions.Require(ridge, a => a >= 0 && double.IsFinite(a), "--ridge must be a finite number ≥ 0.");
+        var command = new Command("prune", "Remove blocks with ReplaceMe: cuts are 0-based half-open [s, e); the linear map is folded into block s−1.")
+        {
+            model, blocks, estimator, selector, start, cuts, merge, ridge, output, overwrite, json,
+        };
+        calibration.AddTo(command);
+        command.Validators.Add(result =>
+        {
+            bool isFixed = result.GetValue(selector) == "fixed", hasStart = result.GetResult(start) is not null;
+            if (isFixed && !hasStart) result.AddError("--selector fixed needs --start S.");
+            if (!isFixed && hasStart) result.AddError("--start is only used with --selector fixed.");
+            if (result.GetResult(ridge) is not null && result.GetValue(estimator) != "lstsq") result.AddError("--ridge is only used with --estimator lstsq.");
+        });
+        command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
+        {
+            var outDir = parse.GetValue(output);
+            if (outDir is not null && Directory.Exists(outDir) && !parse.GetValue(overwrite))
+                throw new IOException($"Output folder '{outDir}' already exists; pass --overwrite to replace it.");
+            var (decoder, tokenizer) = CalibrationArgs.LoadModel(parse.GetValue(model)!);
+            using (decoder)
+            {
+                var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
+                try
+                {
+                    string sel = parse.GetValue(selector)!;
+                    var options = new PruningOptions
+                    {
+                        BlocksPerCut = parse.GetValue(blocks),
+                        CutCount = parse.GetValue(cuts),
+                        MergeAdjacent = parse.GetValue(merge),
+                        Selector = sel switch
+                        {
+                            "bi" => SelectorKind.BlockInfluence,
+                            "fixed" => SelectorKind.Fixed,
+                            "replacement-aware" => SelectorKind.ReplacementAware,
+                            _ => SelectorKind.Distance,
+                        },
+                        DistanceMetric = sel == "cosine" ? ReplaceMe.Core.Selection.DistanceMetric.Cosine : ReplaceMe.Core.Selection.DistanceMetric.Angular,
+                        FixedStart = parse.GetValue(start),
+                        Estimator = parse.GetValue(estimator) switch
+                        {
+                            "cosine" => EstimatorKind.Cosine,
+                            "identity" => EstimatorKind.Identity,
+                            _ => EstimatorKind.LeastSquares,
+                        },
+                        Ridge = parse.GetValue(ridge),
+                        Seed = parse.GetValue(calibration.Seed),
+                        BatchSize = parse.GetValue(calibration.BatchSize),
+                        MaxLength = parse.GetValue(calibration.MaxLength),
+                        CalibrationSource = source,
+                    };
+                    using var result = new ReplaceMePruner().Prune(decoder, batches, options, cancellationToken: ct);
+                    Print(context.Out, result);
+                    if (parse.GetValue(json) is string path)
+                    {
+                        await File.WriteAllTextAsync(path, result.ProvenanceJson() + "\n", ct).ConfigureAwait(false);
+                        context.Out.WriteLine($"wrote {Path.GetFullPath(path)}");
+                    }
+                    if (outDir is not null)
+                    {
+                        result.Save(outDir, parse.GetValue(overwrite), cancellationToken: ct);
+                        context.Out.WriteLine($"saved {Path.GetFullPath(outDir)} ({result.Model.BlockCount} blocks)");
+                    }
+                }
+                finally
+                {
+                    foreach (var b in batches) b.Dispose();
+                }
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void Print(TextWriter o, PruningResult r)
+    {
+        static string F(double? v) => v?.ToString("G4", CultureInfo.InvariantCulture) ?? "n/a";
+        o.WriteLine($"calibration: {r.Calibration.Source}; {r.Calibration.Sequences} sequences, {r.Calibration.Tokens} tokens, sha256 {r.Calibration.Fingerprint[..16]}…");
+        o.WriteLine($"selector {r.SelectorName}: {r.Selection.Description}");
+        foreach (var c in r.Outcomes)
+        {
+            var dist = c.Cut.Length <= r.Profile.MaxLength ? F(r.Profile[c.Cut.Start, c.Cut.Length]) : "n/a";
+            o.WriteLine($"removed {c.Cut} (original indices; applied as {c.Applied}), folded into block {c.Cut.FoldBlock}; distance {dist}");
+            o.WriteLine($"  {c.Report.Estimator}: {c.Report.Tokens} tokens, {c.Report.Elapsed.TotalSeconds:F1} s, relative residual {F(c.Report.RelativeResidual)}, " +
+                        $"cosine {F(c.Report.CosineBefore)} -> {F(c.Report.CosineAfter)}");
+        }
+        o.WriteLine($"blocks {r.OriginalBlockCount} -> {r.Model.BlockCount}; total {r.Timings["total"].TotalSeconds:F1} s, peak working set {r.PeakWorkingSetBytes >> 20} MiB");
+    }
+}
