@@ -21,17 +21,16 @@ internal sealed class TokenSampler
     public int Next(ReadOnlySpan<float> logits)
     {
         if (_temperature == 0) return ArgMax(logits);
-        var order = new int[logits.Length];
         var probs = new double[logits.Length];
         double max = double.NegativeInfinity;
         for (int i = 0; i < logits.Length; i++) max = Math.Max(max, logits[i]);
         double sum = 0;
         for (int i = 0; i < logits.Length; i++)
         {
-            order[i] = i;
             probs[i] = Math.Exp((logits[i] - max) / _temperature);
             sum += probs[i];
         }
+        var order = NucleusCandidates(probs, _topP * sum);
         // Most likely first; ties by id so the order (and so the draw) is deterministic.
         Array.Sort(order, (a, b) => probs[b] != probs[a] ? probs[b].CompareTo(probs[a]) : a.CompareTo(b));
         int keep = 0;
@@ -45,6 +44,33 @@ internal sealed class TokenSampler
             if (u < 0) return order[k];
         }
         return order[keep - 1];
+    }
+
+    /// <summary>
+    /// The ids whose probability is at least a threshold t, with t lowered (×1e-3 per step) until their total mass
+    /// reaches <paramref name="targetMass"/>. They are the most likely tokens, so the nucleus, a prefix of the
+    /// descending order whose mass reaches the target, lies inside them. Sorting this set instead of the whole
+    /// vocabulary gives the same draw at a fraction of the cost (typically hundreds of ids instead of 32 000).
+    /// </summary>
+    internal static int[] NucleusCandidates(double[] probs, double targetMass)
+    {
+        double max = 0;
+        foreach (var p in probs) max = Math.Max(max, p);
+        for (double threshold = max * 1e-3; ; threshold *= 1e-3)
+        {
+            double mass = 0;
+            int count = 0;
+            foreach (var p in probs)
+                if (p >= threshold) { mass += p; count++; }
+            if (mass >= targetMass || threshold == 0 || count == probs.Length)
+            {
+                var ids = new int[count];
+                for (int i = 0, k = 0; i < probs.Length; i++)
+                    if (probs[i] >= threshold) ids[k++] = i;
+                return ids;
+            }
+            if (threshold < double.Epsilon) threshold = 0; // next round takes every id
+        }
     }
 #pragma warning restore CA5394
 

@@ -102,7 +102,7 @@ public sealed class PruningResult : IDisposable
         using var output = OutputFolder.Create(directory, overwrite);
         // SavePretrained builds its own temporary folder and then replaces output.Path (still empty) with it, so every
         // file below ends up inside the one folder that Commit moves into place.
-        decoder.SavePretrained(output.Path, (saveOptions ?? new SaveOptions()) with { Overwrite = true }, _logger);
+        decoder.SavePretrained(output.Path, (saveOptions ?? new SaveOptions()) with { Overwrite = true }, _logger, cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
         File.WriteAllText(Path.Combine(output.Path, ProvenanceDocument.FileName), ProvenanceJson() + "\n");
         var baseName = decoder.SourceDirectory is { } src ? Path.GetFileName(src) : null;
