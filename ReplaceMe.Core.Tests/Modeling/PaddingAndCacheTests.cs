@@ -8,10 +8,8 @@ public class PaddingAndCacheTests
 {
     [Theory]
     [InlineData("llama-gqa", true)]
-    [InlineData("llama-gqa", false)]
-    [InlineData("qwen3", true)]
+    [InlineData("qwen3", false)]
     [InlineData("mistral-window", true)]
-    [InlineData("mistral-window", false)]
     public void Padded_batch_matches_unpadded_sequences_at_valid_positions(string family, bool left)
     {
         var config = DecoderModelReferenceTests.ConfigFor(family);
@@ -33,7 +31,6 @@ public class PaddingAndCacheTests
     }
 
     [Theory]
-    [InlineData("llama-gqa")]
     [InlineData("qwen2")]
     [InlineData("mistral-window")]
     public void Incremental_decoding_with_the_cache_equals_the_full_forward(string family)

@@ -18,15 +18,21 @@ public sealed partial class DecoderModel
     /// <exception cref="UnsupportedModelException">Unknown model type, rope scaling or dtype, or inconsistent head counts.</exception>
     public static DecoderModel Create(ModelConfig config, ModelLoadOptions? options = null, int? seed = null)
     {
+        var model = CreateShell(config, options);
+        model.InitializeRandom(seed);
+        return model;
+    }
+
+    /// <summary>A validated model whose weights are TorchSharp's default init, to be overwritten by a checkpoint.</summary>
+    private static DecoderModel CreateShell(ModelConfig config, ModelLoadOptions? options)
+    {
         ArgumentNullException.ThrowIfNull(config);
         TorchRuntime.EnsureLoaded();
         Validate(config);
         options ??= new ModelLoadOptions();
         if (!Precision.IsSupportedCompute(options.DType))
             throw new UnsupportedModelException($"Compute dtype {options.DType} is not supported (use Float32, Float64, BFloat16 or Float16).");
-        var model = new DecoderModel(config, options.ResolvedDevice, options.DType);
-        model.InitializeRandom(seed);
-        return model;
+        return new DecoderModel(config, options.ResolvedDevice, options.DType);
     }
 
     private static void Validate(ModelConfig config)
@@ -71,26 +77,7 @@ public sealed partial class DecoderModel
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
-        var expected = state_dict();
-        foreach (var key in tensors.Keys)
-        {
-            if (!expected.ContainsKey(key) && !IsIgnorableCheckpointKey(key))
-                throw new CheckpointFormatException($"Unexpected tensor '{key}' in the checkpoint: the {Config.ModelType} model with {BlockCount} blocks has no such parameter.");
-        }
-        foreach (var (key, parameter) in expected)
-        {
-            if (!tensors.TryGetValue(key, out var source))
-                throw new CheckpointFormatException($"Tensor '{key}' is missing from the checkpoint (expected shape [{string.Join(", ", parameter.shape)}]).");
-            if (!source.shape.SequenceEqual(parameter.shape))
-                throw new CheckpointFormatException(
-                    $"Tensor '{key}' has shape [{string.Join(", ", source.shape)}] but the config requires [{string.Join(", ", parameter.shape)}].");
-        }
-        using var noGrad = no_grad();
-        foreach (var (key, parameter) in expected)
-        {
-            using var scope = NewDisposeScope();
-            parameter.copy_(tensors[key]);
-        }
+        LoadTensors([.. tensors.Keys], key => tensors[key].shape, key => tensors[key], "the checkpoint");
     }
 
     private bool IsIgnorableCheckpointKey(string key) =>
