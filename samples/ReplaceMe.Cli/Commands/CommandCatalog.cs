@@ -9,5 +9,6 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All(CliContext context)
     {
         yield return InfoCommand.Create(context);
+        yield return EvaluateCommand.Create(context);
     }
 }
