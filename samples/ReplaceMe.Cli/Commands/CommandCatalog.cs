@@ -9,11 +9,12 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All(CliContext context)
     {
         yield return DemoCommand.Create(context);
-        yield return InfoCommand.Create(context);
         yield return ProfileCommand.Create(context);
         yield return PruneCommand.Create(context);
+        yield return EvaluateCommand.Create(context);
         yield return ImportLlama2cCommand.Create(context);
-        yield return TokenizeCommand.Create(context);
         yield return GenerateCommand.Create(context);
+        yield return TokenizeCommand.Create(context);
+        yield return InfoCommand.Create(context);
     }
 }

@@ -1,0 +1,135 @@
+using System.CommandLine;
+using ReplaceMe.Core;
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Evaluation;
+using ReplaceMe.Core.Modeling;
+
+namespace ReplaceMe.Cli.Commands;
+
+/// <summary>
+/// <c>replaceme evaluate</c>: perplexity, last-word accuracy and multiple-choice tasks for a model, and with
+/// <c>--baseline</c> the retention table (per-task score, average, % of the original).
+/// </summary>
+internal static class EvaluateCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = new Option<string>("--model") { Description = "Model folder (Hugging Face layout) to evaluate.", Required = true };
+        var baseline = new Option<string?>("--baseline") { Description = "Original model folder: also evaluate it and print the retention table." };
+        var text = new Option<string?>("--text") { Description = "Plain-text file (documents separated by blank lines): perplexity and a last-word task built from it." };
+        var tasks = new Option<string[]>("--task") { Description = "NAME[:FORMAT]=FILE, repeatable. Formats: " + string.Join(", ", TaskLoader.MultipleChoiceFormats) + ", lambada, cloze (plain text)." };
+        var fewShot = new Option<string[]>("--fewshot") { Description = "NAME=FILE: separate split to draw --shots examples from for task NAME (default: the task's other items)." };
+        var shots = new Option<int>("--shots") { Description = "Few-shot examples per multiple-choice prompt.", DefaultValueFactory = _ => 0 };
+        var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N items of each task." };
+        var json = new Option<string?>("--json") { Description = "Also write the report as JSON to this file." };
+        var batch = new Option<int>("--batch-size") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 8 };
+        var maxLength = new Option<int?>("--max-length") { Description = "Longest sequence in tokens (default: min(1024, the model's max_position_embeddings))." };
+        var stride = new Option<int?>("--stride") { Description = "Perplexity window stride in tokens (default: the window length)." };
+
+        var command = new Command("evaluate", "Evaluate a model (perplexity, last-word accuracy, multiple-choice tasks); with --baseline, print how much of the original it retains.")
+        {
+            model, baseline, text, tasks, fewShot, shots, limit, json, batch, maxLength, stride,
+        };
+        command.SetAction((parse, cancellationToken) =>
+        {
+            try
+            {
+                var request = new EvaluateRequest(
+                    parse.GetValue(model)!, parse.GetValue(baseline), parse.GetValue(text), parse.GetValue(tasks) ?? [], parse.GetValue(fewShot) ?? [],
+                    parse.GetValue(shots), parse.GetValue(limit), parse.GetValue(json), parse.GetValue(batch), parse.GetValue(maxLength), parse.GetValue(stride));
+                return Task.FromResult(Run(context, request, cancellationToken));
+            }
+            catch (Exception ex) when (ex is ReplaceMeException or ArgumentException or IOException or UnauthorizedAccessException)
+            {
+                context.Error.WriteLine("error: " + ex.Message);
+                return Task.FromResult(1);
+            }
+        });
+        return command;
+    }
+
+    private sealed record EvaluateRequest(
+        string Model, string? Baseline, string? Text, string[] Tasks, string[] FewShot, int Shots, int? Limit, string? Json,
+        int BatchSize, int? MaxLength, int? Stride);
+
+    private static int Run(CliContext context, EvaluateRequest request, CancellationToken cancellationToken)
+    {
+        var suite = BuildSuite(request);
+        if (suite.IsEmpty) throw new ArgumentException("Nothing to evaluate: give --text FILE and/or --task NAME=FILE.");
+
+        var (modelName, baselineName) = Names(request.Model, request.Baseline);
+        ModelScores? original = request.Baseline is { } b ? EvaluateModel(context, b, baselineName, suite, request, cancellationToken) : null;
+        var scores = EvaluateModel(context, request.Model, modelName, suite, request, cancellationToken);
+
+        var report = original is null ? RetentionReport.Create(scores, []) : RetentionReport.Create(original, [scores]);
+        context.Out.Write(report.ToText());
+        if (request.Json is { } jsonPath)
+        {
+            string tmp = jsonPath + ".tmp";
+            File.WriteAllText(tmp, report.ToJson());
+            File.Move(tmp, jsonPath, overwrite: true);
+            context.Out.WriteLine($"report written to {jsonPath}");
+        }
+        return 0;
+    }
+
+    private static ModelScores EvaluateModel(CliContext context, string dir, string name, EvaluationSuite suite, EvaluateRequest request, CancellationToken cancellationToken)
+    {
+        var tokenizer = TokenizerLoader.Load(dir);
+        using var model = DecoderModel.FromPretrained(dir);
+        var options = new EvaluationOptions
+        {
+            BatchSize = request.BatchSize,
+            MaxLength = request.MaxLength ?? Math.Min(1024, model.Config.MaxPositionEmbeddings),
+            Stride = request.Stride,
+            Shots = request.Shots,
+            Limit = request.Limit,
+        };
+        context.Error.WriteLine($"evaluating {name} ({model.BlockCount} blocks)…");
+        return new ModelEvaluator(model, tokenizer, options).Evaluate(name, suite, cancellationToken: cancellationToken);
+    }
+
+    private static EvaluationSuite BuildSuite(EvaluateRequest request)
+    {
+        var corpora = new List<TextCorpus>();
+        var cloze = new List<ClozeTask>();
+        var choice = new List<MultipleChoiceTask>();
+        if (request.Text is { } textPath)
+        {
+            var docs = TaskLoader.ReadDocuments(textPath);
+            string name = Path.GetFileNameWithoutExtension(textPath);
+            corpora.Add(new TextCorpus(name, docs));
+            cloze.Add(ClozeTask.FromDocuments(name + "-lastword", docs));
+        }
+        var fewShot = request.FewShot.Select(f => Split(f, "--fewshot")).ToDictionary(f => f.Key, f => f.Value, StringComparer.OrdinalIgnoreCase);
+        foreach (var spec in request.Tasks)
+        {
+            var (key, file) = Split(spec, "--task");
+            var parts = key.Split(':', 2);
+            string name = parts[0], format = parts.Length > 1 ? parts[1] : parts[0];
+            if (format.Equals("lambada", StringComparison.OrdinalIgnoreCase)) cloze.Add(TaskLoader.LoadLambada(file, name));
+            else if (format.Equals("cloze", StringComparison.OrdinalIgnoreCase)) cloze.Add(ClozeTask.FromDocuments(name, TaskLoader.ReadDocuments(file)));
+            else if (TaskLoader.IsMultipleChoiceFormat(format)) choice.Add(TaskLoader.LoadMultipleChoice(format, file, fewShot.GetValueOrDefault(name), name));
+            else throw new ArgumentException($"--task {spec}: unknown format '{format}'. Use NAME:FORMAT=FILE with one of {string.Join(", ", TaskLoader.MultipleChoiceFormats)}, lambada, cloze (NAME:mc=FILE for your own {{\"context\", \"choices\", \"label\"}} JSONL).");
+        }
+        foreach (var name in fewShot.Keys)
+            if (!choice.Any(t => t.Name.Equals(name, StringComparison.OrdinalIgnoreCase)))
+                throw new ArgumentException($"--fewshot {name}=…: there is no multiple-choice --task named '{name}'.");
+        return new EvaluationSuite(corpora, cloze, choice);
+    }
+
+    private static KeyValuePair<string, string> Split(string spec, string option)
+    {
+        int eq = spec.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || eq == spec.Length - 1) throw new ArgumentException($"{option} '{spec}': expected NAME=FILE.");
+        return KeyValuePair.Create(spec[..eq], spec[(eq + 1)..]);
+    }
+
+    private static (string Model, string Baseline) Names(string model, string? baseline)
+    {
+        string m = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model)));
+        if (baseline is null) return (m, "");
+        string b = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(baseline)));
+        return m == b ? ("pruned: " + m, "original: " + b) : (m, b);
+    }
+}
