@@ -19,12 +19,13 @@ internal static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "Smaller setting (64 calibration stories, 24 held out, 128 tokens) — what CI runs" };
         var stories = new Option<int?>("--calibration-stories") { Description = "Self-generated calibration stories (default 256)" };
         var heldOut = new Option<int?>("--held-out-stories") { Description = "Self-generated held-out stories for evaluation (default 64)" };
+        var storyTokens = new Option<int?>("--story-tokens") { Description = "Most new tokens per generated story (default 192)" };
         var maxBlocks = new Option<int>("--max-blocks") { Description = "Prune 1..N blocks", DefaultValueFactory = _ => 2 };
         var seed = new Option<int>("--seed") { Description = "Seed of everything random", DefaultValueFactory = _ => 1 };
         var overwrite = CliOptions.Overwrite();
         var command = new Command("demo", "Prune stories15M with least squares, cosine and identity, evaluate, and write models, report and plots.")
         {
-            outDir, source, quick, stories, heldOut, maxBlocks, seed, overwrite,
+            outDir, source, quick, stories, heldOut, storyTokens, maxBlocks, seed, overwrite,
         };
         command.SetAction((parse, cancellationToken) => CliErrors.RunAsync(context, () =>
         {
@@ -38,6 +39,9 @@ internal static class DemoCommand
             if (parse.GetValue(quick)) settings = settings.Quick();
             if (parse.GetValue(stories) is int s) settings = settings with { CalibrationStories = s };
             if (parse.GetValue(heldOut) is int h) settings = settings with { HeldOutStories = h };
+            if (parse.GetValue(storyTokens) is int t) settings = settings with { StoryTokens = t };
+            if (settings.CalibrationStories < 1 || settings.HeldOutStories < 1 || settings.StoryTokens < 8)
+                return Task.FromResult(CliErrors.Report(context, "--calibration-stories and --held-out-stories must be at least 1 and --story-tokens at least 8."));
             return Task.FromResult(Run(context, settings, cancellationToken));
         }));
         return command;
