@@ -1,0 +1,151 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ReplaceMe.Core.Modeling;
+
+public sealed partial class DecoderModel
+{
+    private const string ConfigFileName = "config.json";
+    private string? _sourceDirectory;
+
+    /// <summary>The folder this model was loaded from (its tokenizer and generation files travel with saves), if any.</summary>
+    public string? SourceDirectory => _sourceDirectory;
+
+    /// <summary>
+    /// Loads a Hugging Face checkpoint folder: <c>config.json</c> plus <c>model.safetensors</c> or a sharded
+    /// <c>model.safetensors.index.json</c>. Tensors are read one at a time from memory-mapped files and converted to the
+    /// compute dtype (bf16/f16 are upcast to float32 by default).
+    /// </summary>
+    /// <param name="directory">The checkpoint folder.</param>
+    /// <param name="options">Device and compute dtype; CPU float32 when null.</param>
+    /// <param name="logger">Receives one line per load.</param>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="CheckpointFormatException">Config or tensors missing, malformed, or not matching the config (the message names the file or key).</exception>
+    /// <exception cref="UnsupportedModelException">The model type, RoPE scaling or dtype is not supported.</exception>
+    public static DecoderModel FromPretrained(string directory, ModelLoadOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        logger ??= NullLogger.Instance;
+        TorchRuntime.EnsureLoaded(logger);
+        var full = Path.GetFullPath(directory);
+        if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
+        var config = ModelConfigJson.Load(Path.Combine(full, ConfigFileName));
+        using var reader = SafetensorsReader.Open(full);
+        var model = Create(config, options, seed: 0);
+        try
+        {
+            model.LoadTensors(reader.Names, name => reader.GetInfo(name).Shape,
+                name => reader.Read(name, model.DType, model.Device), $"checkpoint '{reader.Source}'");
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model._sourceDirectory = full;
+        var deviceName = model.Device.ToString();
+        LogLoaded(logger, full, config.ModelType, config.NumHiddenLayers, model.DType, deviceName);
+        return model;
+    }
+
+    /// <summary>
+    /// Writes the model as a Hugging Face folder that <c>transformers</c> loads: <c>config.json</c> (the current config,
+    /// after any block removal), safetensors under the canonical names (sharded when larger than the shard limit), and
+    /// every other top-level file of <see cref="SourceDirectory"/> (tokenizer, generation config) copied byte for byte.
+    /// The folder is built in a temporary sibling and moved into place when complete.
+    /// </summary>
+    /// <param name="directory">Target folder.</param>
+    /// <param name="options">Storage dtype, shard size, overwrite; defaults when null.</param>
+    /// <param name="logger">Receives one line per save.</param>
+    /// <exception cref="IOException">The target exists and overwriting was not allowed, or writing failed.</exception>
+    /// <exception cref="UnsupportedModelException">The storage dtype is not float32, float16, bfloat16 or float64.</exception>
+    public void SavePretrained(string directory, SaveOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new SaveOptions();
+        logger ??= NullLogger.Instance;
+        var storage = options.DType ?? DTypeFromName(Config.TorchDtype);
+        var config = Config with { TorchDtype = DTypeName(storage) };
+        using var output = OutputFolder.Create(directory, options.Overwrite);
+        if (_sourceDirectory is not null && Directory.Exists(_sourceDirectory))
+        {
+            foreach (var file in Directory.EnumerateFiles(_sourceDirectory))
+            {
+                var name = Path.GetFileName(file);
+                if (!IsWeightsOrConfig(name)) File.Copy(file, Path.Combine(output.Path, name));
+            }
+        }
+        var json = ModelConfigJson.ToJson(config).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        File.WriteAllText(Path.Combine(output.Path, ConfigFileName), json + "\n");
+        using (var scope = NewDisposeScope())
+        {
+            var tensors = state_dict().Select(kv => KeyValuePair.Create(kv.Key, kv.Value.detach().to(storage, CPU))).ToList();
+            SafetensorsWriter.Write(output.Path, tensors, options.MaxShardBytes);
+        }
+        output.Commit();
+        LogSaved(logger, output.TargetPath, Config.NumHiddenLayers, storage);
+    }
+
+    /// <summary>Validates names and shapes of a checkpoint against the model, then copies tensor by tensor.</summary>
+    private void LoadTensors(IReadOnlyCollection<string> names, Func<string, IReadOnlyList<long>> shapeOf, Func<string, Tensor> read, string source)
+    {
+        var expected = state_dict();
+        var present = new HashSet<string>(names, StringComparer.Ordinal);
+        foreach (var key in names.Order(StringComparer.Ordinal))
+        {
+            if (!expected.ContainsKey(key) && !IsIgnorableCheckpointKey(key))
+                throw new CheckpointFormatException(
+                    $"Unexpected tensor '{key}' in {source}: the {Config.ModelType} model with {BlockCount} blocks has no such parameter.");
+        }
+        foreach (var (key, parameter) in expected)
+        {
+            if (!present.Contains(key))
+                throw new CheckpointFormatException($"Tensor '{key}' is missing from {source} (expected shape [{string.Join(", ", parameter.shape)}]).");
+            var shape = shapeOf(key);
+            if (!shape.SequenceEqual(parameter.shape))
+                throw new CheckpointFormatException(
+                    $"Tensor '{key}' in {source} has shape [{string.Join(", ", shape)}] but the config requires [{string.Join(", ", parameter.shape)}].");
+        }
+        using var noGrad = no_grad();
+        foreach (var (key, parameter) in expected)
+        {
+            using var scope = NewDisposeScope();
+            parameter.copy_(read(key));
+        }
+    }
+
+    private static bool IsWeightsOrConfig(string fileName) =>
+        fileName == ConfigFileName
+        || fileName.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
+        || fileName.EndsWith(".safetensors.index.json", StringComparison.OrdinalIgnoreCase)
+        || (fileName.StartsWith("pytorch_model", StringComparison.OrdinalIgnoreCase) && (fileName.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) || fileName.EndsWith(".bin.index.json", StringComparison.OrdinalIgnoreCase)));
+
+    internal static ScalarType DTypeFromName(string name) => name switch
+    {
+        "float32" => ScalarType.Float32,
+        "bfloat16" => ScalarType.BFloat16,
+        "float16" => ScalarType.Float16,
+        "float64" => ScalarType.Float64,
+        _ => throw new UnsupportedModelException($"torch_dtype '{name}' is not supported for saving (float32, bfloat16, float16, float64)."),
+    };
+
+    internal static string DTypeName(ScalarType type) => type switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float16 => "float16",
+        ScalarType.Float64 => "float64",
+        _ => throw new UnsupportedModelException($"Storage dtype {type} is not supported (Float32, BFloat16, Float16, Float64)."),
+    };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {ModelType} model with {Blocks} blocks from {Directory} as {DType} on {Device}")]
+    private static partial void LogLoaded(ILogger logger, string directory, string modelType, int blocks, ScalarType dtype, string device);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Saved model with {Blocks} blocks to {Directory} as {DType}")]
+    private static partial void LogSaved(ILogger logger, string directory, int blocks, ScalarType dtype);
+}

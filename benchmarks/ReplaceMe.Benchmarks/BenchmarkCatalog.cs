@@ -1,0 +1,11 @@
+namespace ReplaceMe.Benchmarks;
+
+/// <summary>Every benchmark the executable knows, in the order "all" runs them.</summary>
+internal static class BenchmarkCatalog
+{
+    public static IReadOnlyList<IBenchmark> All { get; } =
+    [
+        new MatmulBenchmark(),
+        new ForwardBenchmark(),
+    ];
+}
