@@ -24,7 +24,11 @@ public static class CliApp
         try
         {
             TorchRuntime.EnsureLoaded();
-            return await root.Parse(args).InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+            var parsed = root.Parse(args);
+            // Bad command lines follow the same one-line convention as every other error (see CliErrors).
+            if (parsed.Errors.Count > 0)
+                return CliErrors.Report(context, string.Join("; ", parsed.Errors.Select(e => e.Message)) + " (see --help)");
+            return await parsed.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -9,5 +9,8 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All(CliContext context)
     {
         yield return InfoCommand.Create(context);
+        yield return ImportLlama2cCommand.Create(context);
+        yield return TokenizeCommand.Create(context);
+        yield return GenerateCommand.Create(context);
     }
 }

@@ -1,0 +1,60 @@
+using ReplaceMe.Core.Checkpoints;
+
+namespace ReplaceMe.Core.Tests.Tokenizers;
+
+public class SentencePieceTokenizerTests
+{
+    private static readonly Lazy<Llama2cReferenceTokenizer> Reference =
+        new(() => new Llama2cReferenceTokenizer(Path.Combine(TestPaths.Stories15MDir, "tokenizer.bin")));
+
+    [Fact]
+    public void Once_upon_a_time_has_the_known_llama2_ids()
+    {
+        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        var ids = tok.Encode("Once upon a time");
+        // BOS, "▁Once", "▁upon", "▁a", "▁time": ids of the Llama-2 vocabulary.
+        Assert.Equal([1, 9038, 2501, 263, 931], ids);
+        Assert.Equal(Reference.Value.Encode("Once upon a time", bos: true), ids);
+        Assert.Equal("Once upon a time", tok.Decode(ids));
+    }
+
+    [Theory]
+    [InlineData("  Année 2024: naïve café, Zürich — 42°C 😀🚀 ñandú  ")]
+    [InlineData("The quick brown fox jumps over 13 lazy dogs.\nNew line\tand tab")]
+    [InlineData(" x")]
+    [InlineData("日本語のテキスト and 中文")]
+    public void Ids_match_the_independent_llama2c_encoder(string text)
+    {
+        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        var expected = Reference.Value.Encode(text, bos: true);
+        Assert.Equal(expected, tok.Encode(text));
+        Assert.Equal(expected.Skip(1), tok.Encode(text, addSpecialTokens: false));
+    }
+
+    [Fact]
+    public void Decode_round_trips_text_with_bytes_fallback_and_drops_or_keeps_special_tokens()
+    {
+        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        const string text = "naïve café 😀 2024";
+        var ids = tok.Encode(text);
+        Assert.Equal(text, tok.Decode(ids));
+        Assert.Contains(ids, id => id >= 3 && id < 259); // the emoji used byte fallback
+        Assert.Equal(1, tok.BosId);
+        Assert.Equal(2, tok.EosId);
+        Assert.Equal(2, tok.PadId); // no pad token: EOS
+        Assert.Equal(32000, tok.VocabSize);
+        Assert.StartsWith("<s>", tok.Decode(ids, skipSpecialTokens: false));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([5, 32000]));
+    }
+
+    [Fact]
+    public void Tokenizer_config_flags_control_bos_and_eos()
+    {
+        using var dir = TestPaths.NewTempDir();
+        File.Copy(Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), dir.Combine("tokenizer.model"));
+        File.WriteAllText(dir.Combine("tokenizer_config.json"), """{"add_bos_token": false, "add_eos_token": true, "bos_token": "<s>", "eos_token": "</s>"}""");
+        var tok = TokenizerLoader.Load(dir.Path);
+        Assert.Equal([9038, 2501, 263, 931, 2], tok.Encode("Once upon a time"));
+        Assert.Equal([9038, 2501, 263, 931], tok.Encode("Once upon a time", addSpecialTokens: false));
+    }
+}

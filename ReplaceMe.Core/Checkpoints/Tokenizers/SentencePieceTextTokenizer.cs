@@ -1,0 +1,69 @@
+using Microsoft.ML.Tokenizers;
+
+namespace ReplaceMe.Core.Checkpoints;
+
+/// <summary>
+/// A SentencePiece BPE <c>tokenizer.model</c> (Llama 2, Mistral v0.x, TinyLlama) through Microsoft.ML.Tokenizers'
+/// <see cref="LlamaTokenizer"/>: dummy-prefix space, score-ordered merges, byte fallback.
+/// </summary>
+internal sealed class SentencePieceTextTokenizer : ITextTokenizer
+{
+    /// <summary>The file name of the SentencePiece model.</summary>
+    public const string FileName = "tokenizer.model";
+
+    private readonly LlamaTokenizer _tokenizer;
+    private readonly bool _addBos;
+    private readonly bool _addEos;
+    private readonly int? _padId;
+
+    private SentencePieceTextTokenizer(LlamaTokenizer tokenizer, bool addBos, bool addEos, int? padId)
+    {
+        _tokenizer = tokenizer;
+        _addBos = addBos;
+        _addEos = addEos;
+        _padId = padId;
+        VocabSize = tokenizer.Vocabulary.Count == 0 ? 0 : tokenizer.Vocabulary.Values.Max() + 1;
+    }
+
+    /// <summary>Loads <paramref name="modelPath"/>; BOS/EOS flags and added special tokens from <paramref name="config"/>
+    /// (defaults: add BOS, not EOS, as Llama 2 does).</summary>
+    /// <exception cref="CheckpointFormatException">The file is not a SentencePiece BPE model.</exception>
+    public static SentencePieceTextTokenizer Load(string modelPath, TokenizerConfigJson config)
+    {
+        bool addBos = config.AddBosToken ?? true, addEos = config.AddEosToken ?? false;
+        // Special tokens are matched whole in the input text, as Hugging Face does with added_tokens_decoder.
+        var special = config.AddedTokens.Where(kv => kv.Value.Special).ToDictionary(kv => kv.Value.Content, kv => kv.Key);
+        LlamaTokenizer tokenizer;
+        using var stream = File.OpenRead(modelPath);
+        try
+        {
+            tokenizer = LlamaTokenizer.Create(stream, addBos, addEos, special.Count > 0 ? special : null);
+        }
+        catch (Exception ex) // protobuf and ML.Tokenizers report a bad model with many exception types
+        {
+            throw new CheckpointFormatException($"{modelPath}: not a readable SentencePiece BPE model ({ex.Message})", ex);
+        }
+        int? padId = config.PadToken is { } pad && tokenizer.Vocabulary.TryGetValue(pad, out var p) ? p : null;
+        return new SentencePieceTextTokenizer(tokenizer, addBos, addEos, padId);
+    }
+
+    public int VocabSize { get; }
+    public int? BosId => _tokenizer.BeginningOfSentenceId;
+    public int? EosId => _tokenizer.EndOfSentenceId;
+    public int PadId => _padId ?? EosId ?? 0;
+
+    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return _tokenizer.EncodeToIds(text, addSpecialTokens && _addBos, addSpecialTokens && _addEos);
+    }
+
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var list = ids as IReadOnlyCollection<int> ?? ids.ToList();
+        foreach (var id in list)
+            if (id < 0 || id >= VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), $"Token id {id} is outside the vocabulary (size {VocabSize}).");
+        return _tokenizer.Decode(list, considerSpecialTokens: !skipSpecialTokens);
+    }
+}
