@@ -1,0 +1,36 @@
+using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Runtime;
+
+namespace ReplaceMe.Core.Estimation;
+
+/// <summary>
+/// The paper's gradient estimator (§2.3): minimises the cosine distance between the replaced and the original
+/// block output with Adam over stored token rows. Rows are kept for valid tokens only, capped by a seeded uniform
+/// subsample, and spill to a temporary file beyond the memory budget (METHOD.md §11 P4). See docs/estimators.md.
+/// </summary>
+public sealed class CosineEstimator : ITransformEstimator
+{
+    /// <summary>Creates the estimator.</summary>
+    /// <param name="options">Options; the paper's defaults when null.</param>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public CosineEstimator(CosineOptions? options = null)
+    {
+        TorchRuntime.EnsureLoaded();
+        Options = options ?? new CosineOptions();
+        Options.Validate();
+    }
+
+    /// <summary>The options in use.</summary>
+    public CosineOptions Options { get; }
+
+    /// <inheritdoc />
+    public string Name => "cosine";
+
+    /// <inheritdoc />
+    public ITransformFit Begin(BlockCut cut, int hiddenSize, EstimationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(hiddenSize);
+        return new CosineFit(cut, hiddenSize, Options, context);
+    }
+}
