@@ -1,0 +1,165 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ReplaceMe.Core.Selection;
+
+/// <summary>
+/// Measures, in one calibration pass, the distance of every candidate cut <c>[s, s + n)</c> for every n = 1..maxLength:
+/// the mean over calibration data of the distance between the output of block <c>s − 1</c> and the output of block
+/// <c>s + n − 1</c> (METHOD.md §1). States are the pre-final-norm residual stream taken straight from the adapter, so a
+/// cut ending at the last block is compared with the real block output, not with the final-normed state (METHOD.md
+/// §11 P2). Padding never enters: positions are chosen from the attention mask.
+/// </summary>
+/// <remarks>
+/// The forward runs block by block and stops after the last block (no LM head). Only the unit-normalised states of the
+/// last <c>maxLength + 1</c> block outputs are kept per batch (float64, at the selected positions), so memory is
+/// <c>(maxLength + 1) × positions × d × 8</c> bytes per batch. Sums are accumulated in float64. A zero state has no
+/// direction; its cosine with anything is taken as 0.
+/// </remarks>
+public sealed partial class DistanceProfiler
+{
+    private readonly ILogger _logger;
+
+    /// <summary>Creates a profiler.</summary>
+    /// <param name="logger">Receives one summary line per measurement, or null.</param>
+    public DistanceProfiler(ILogger? logger = null)
+    {
+        TorchRuntime.EnsureLoaded();
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Measures the distance of every cut of length 1..<paramref name="maxLength"/> in one pass over <paramref name="batches"/>.</summary>
+    /// <param name="model">The model (not modified).</param>
+    /// <param name="batches">Calibration batches; left or right padding.</param>
+    /// <param name="maxLength">Largest n to measure, 1 ≤ maxLength ≤ block count − 1.</param>
+    /// <param name="metric">Angular (arccos(cos)/π, the reference code's) or cosine (1 − cos, the paper text's).</param>
+    /// <param name="tokens">Last real token of each sequence (averaged over sequences) or every real token (averaged over tokens).</param>
+    /// <param name="progress">Receives one "profile" report per batch.</param>
+    /// <param name="cancellationToken">Checked between batches.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLength"/> is outside 1..block count − 1.</exception>
+    /// <exception cref="PruningException">The model has fewer than 2 blocks, the data hold no real token, or a block output is not finite.</exception>
+    public DistanceProfile Measure(
+        ITransformerAdapter model,
+        IEnumerable<TokenBatch> batches,
+        int maxLength,
+        DistanceMetric metric = DistanceMetric.Angular,
+        DistanceTokens tokens = DistanceTokens.LastToken,
+        IProgress<PruningProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batches);
+        int blocks = model.BlockCount;
+        if (blocks < 2)
+            throw new PruningException($"The model has {blocks} block(s); a cut needs at least 2 (block 0 is never removed).");
+        if (maxLength < 1 || maxLength >= blocks)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength,
+                $"maxLength must be in 1..{blocks - 1}: a cut [s, s + n) needs s ≥ 1 and s + n ≤ {blocks} (the block count).");
+
+        int? batchTotal = batches switch { IReadOnlyCollection<TokenBatch> c => c.Count, ICollection<TokenBatch> c => c.Count, _ => null };
+        using var noGrad = no_grad();
+        using var sums = zeros([maxLength, blocks - 1], ScalarType.Float64, model.Device); // [n − 1, s − 1]
+        long sequences = 0, positions = 0;
+        int batchIndex = 0;
+        foreach (var batch in batches)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ArgumentNullException.ThrowIfNull(batch, nameof(batches));
+            var (batchSequences, batchPositions) = MeasureBatch(model, batch, maxLength, metric, tokens, sums);
+            sequences += batchSequences;
+            positions += batchPositions;
+            batchIndex++;
+            progress?.Report(new PruningProgress("profile", batchTotal is int total && total > 0 ? (double)batchIndex / total : null,
+                Tokens: positions, Message: $"batch {batchIndex}"));
+        }
+        if (positions == 0)
+            throw new PruningException("The calibration data hold no real token (every attention-mask entry is 0, or there are no batches).");
+
+        var values = sums.cpu().data<double>().ToArray();
+        var byLength = new double[maxLength][];
+        for (int n = 1; n <= maxLength; n++)
+        {
+            byLength[n - 1] = new double[blocks - 1];
+            for (int s = 1; s <= blocks - 1; s++)
+                byLength[n - 1][s - 1] = s + n <= blocks ? values[(n - 1) * (blocks - 1) + s - 1] / positions : double.NaN;
+        }
+        LogMeasured(_logger, sequences, positions, maxLength, metric, tokens);
+        return new DistanceProfile(blocks, metric, tokens, byLength, sequences);
+    }
+
+    /// <summary>The cut of length <paramref name="length"/> with the smallest distance (the lowest start on ties).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is outside 1..profile.MaxLength.</exception>
+    /// <exception cref="PruningException">The profile holds no finite distance for that length.</exception>
+    public static BlockCut BestCut(DistanceProfile profile, int length)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var row = profile.ForLength(length);
+        int best = -1;
+        for (int i = 0; i < row.Count; i++)
+            if (double.IsFinite(row[i]) && (best < 0 || row[i] < row[best])) best = i;
+        if (best < 0)
+            throw new PruningException($"The distance profile holds no finite distance for n = {length} (block count {profile.BlockCount}).");
+        return new BlockCut(best + 1, best + 1 + length);
+    }
+
+    /// <summary>Distance from cosines: arccos(clamp(cos))/π or 1 − clamp(cos).</summary>
+    internal static Tensor Distance(Tensor cosine, DistanceMetric metric)
+    {
+        var c = cosine.clamp(-1.0, 1.0);
+        return metric == DistanceMetric.Angular ? c.acos() / Math.PI : 1.0 - c;
+    }
+
+    /// <summary>Unit rows in float64 (a zero row stays zero), after checking that every value is finite.</summary>
+    internal static Tensor UnitRows(Tensor rows, string what)
+    {
+        var r = rows.to(ScalarType.Float64);                                  // [N, d]
+        if (!r.isfinite().all().item<bool>())
+            throw new PruningException($"{what} holds NaN or Inf at a real token position.");
+        return nn.functional.normalize(r, p: 2, dim: 1, eps: 1e-300);
+    }
+
+    private static (long Sequences, long Positions) MeasureBatch(
+        ITransformerAdapter model, TokenBatch batch, int maxLength, DistanceMetric metric, DistanceTokens tokens, Tensor sums)
+    {
+        using var scope = NewDisposeScope();
+        // Clones: the state may take ownership of what it is given; the caller's batch must stay intact.
+        var ids = batch.InputIds.to(model.Device).clone();                   // [B, T]
+        var mask = batch.AttentionMask.to(model.Device).clone();             // [B, T]
+        var select = tokens == DistanceTokens.LastToken
+            ? TokenPositions.LastValidFlatIndices(mask)                      // [B']
+            : TokenPositions.ValidFlatIndices(mask);                         // [N]
+        long count = select.shape[0];
+        long sequences = (mask.sum(1) > 0).sum().item<long>();
+        if (count == 0) return (0, 0);
+
+        int blocks = model.BlockCount, window = maxLength + 1;
+        var recent = new Tensor?[window];                                    // unit outputs of the last `window` blocks, ring by k % window
+        using var state = model.Embed(ids, mask);
+        for (int k = 0; k < blocks; k++)
+        {
+            using var blockScope = NewDisposeScope();
+            model.RunBlocks(state, k, k + 1);                                // Hidden = output of block k, [B, T, d]
+            state.Hidden.DetachFromDisposeScope();                           // owned by the state, not by this block's scope
+            var unit = UnitRows(TokenPositions.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d] float64
+            for (int n = 1; n <= Math.Min(maxLength, k); n++)
+            {
+                // Cut [s, s + n) with s + n − 1 = k compares output of block k − n (= s − 1) with output of block k.
+                var cosine = (unit * recent[(k - n) % window]!).sum(1);       // [N]
+                sums[n - 1, k - n].add_(Distance(cosine, metric).sum());
+            }
+            recent[k % window]?.Dispose();
+            recent[k % window] = unit.MoveToOuterDisposeScope();
+        }
+        return (sequences, count);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Distance profile: {Sequences} sequences, {Positions} positions averaged, n = 1..{MaxLength}, {Metric}, {Tokens}.")]
+    private static partial void LogMeasured(ILogger logger, long sequences, long positions, int maxLength, DistanceMetric metric, DistanceTokens tokens);
+}
