@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Calibration;
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Estimation;
+using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Selection;
+using ReplaceMe.Core.Surgery;
+
+namespace ReplaceMe.Core.Pruning;
+
+/// <summary>
+/// The ReplaceMe pipeline: one calibration pass profiles the distances for every start and every n up to a maximum,
+/// a selector chooses the cut(s), and then, for each cut in ascending order on the already-pruned model, the
+/// calibration data runs up to the last block the cut needs, the estimator fits T on valid tokens and the surgeon
+/// folds T into block <c>start − 1</c> and removes <c>[start, end)</c> (METHOD.md §12, with the P1–P5 fixes).
+/// </summary>
+/// <remarks>The model is modified in place. If the run fails or is cancelled after the first cut was applied, the
+/// model is left partially pruned: reload it before retrying. Nothing is written to disk until
+/// <see cref="PruningResult.Save"/>.</remarks>
+public sealed class ReplaceMePruner
+{
+    private readonly IModelSurgeon _surgeon;
+
+    /// <summary>Creates the pipeline.</summary>
+    /// <param name="surgeon">How cuts are applied; null uses <see cref="ModelSurgeon"/>.</param>
+    public ReplaceMePruner(IModelSurgeon? surgeon = null)
+    {
+        TorchRuntime.EnsureLoaded();
+        _surgeon = surgeon ?? new ModelSurgeon();
+    }
+
+    /// <summary>Tokenizes <paramref name="documents"/> (<see cref="PruningOptions.BatchSize"/>,
+    /// <see cref="PruningOptions.MaxLength"/>, right padding) and prunes with them.</summary>
+    /// <inheritdoc cref="Prune(ITransformerAdapter, IReadOnlyList{TokenBatch}, PruningOptions, IProgress{PruningProgress}, ILogger, CancellationToken)"/>
+    public PruningResult Prune(
+        ITransformerAdapter model, IReadOnlyList<string> documents, ITextTokenizer tokenizer, PruningOptions options,
+        IProgress<PruningProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(options);
+        if (documents.Count == 0) throw new PruningException("No calibration documents were given.");
+        var batches = CalibrationBatches.Tokenize(documents, tokenizer, options.BatchSize, options.MaxLength);
+        try { return Prune(model, batches, options, progress, logger, cancellationToken); }
+        finally { foreach (var b in batches) b.Dispose(); }
+    }
+
+    /// <summary>Prunes <paramref name="model"/> in place.</summary>
+    /// <param name="model">The model (any <see cref="ITransformerAdapter"/>).</param>
+    /// <param name="calibration">Calibration batches (only positions with mask 1 are used). The last
+    /// <see cref="PruningOptions.HeldOutFraction"/> of them are held out when the selector scores on held-out data.</param>
+    /// <param name="options">What to remove and how.</param>
+    /// <param name="progress">Receives stage records ("profile", "select", "estimate", "surgery").</param>
+    /// <param name="logger">Log sink.</param>
+    /// <param name="cancellationToken">Checked between batches.</param>
+    /// <returns>The result; the model inside it is <paramref name="model"/>, now pruned.</returns>
+    /// <exception cref="ArgumentException">Options out of range or contradictory.</exception>
+    /// <exception cref="PruningException">Too many blocks requested, a cut at block 0, empty or too little calibration data,
+    /// non-finite activations (the block is named) or a non-finite transform.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public PruningResult Prune(
+        ITransformerAdapter model, IReadOnlyList<TokenBatch> calibration, PruningOptions options,
+        IProgress<PruningProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(options);
+        logger ??= NullLogger.Instance;
+        var total = Stopwatch.StartNew();
+        int originalBlocks = model.BlockCount;
+        int n = options.ResolveBlocksPerCut(originalBlocks);
+        if (calibration.Count == 0) throw new PruningException("The calibration set is empty: give at least one batch of text.");
+        long calibrationTokens = calibration.Sum(b => b.TokenCount);
+        if (calibrationTokens == 0) throw new PruningException("The calibration batches contain no valid token (every attention-mask entry is 0).");
+
+        var estimator = PruningComponents.Estimator(options);
+        var selector = PruningComponents.Selector(options, n, estimator);
+        var (fit, heldOut) = PruningComponents.NeedsHeldOut(options)
+            ? CalibrationBatches.Split(calibration, options.HeldOutFraction)
+            : (calibration, Array.Empty<TokenBatch>());
+        if (PruningComponents.NeedsHeldOut(options) && heldOut.Count == 0)
+            throw new PruningException($"The {selector.Name} selector scores candidates on held-out data: give HeldOutFraction > 0 and at least 2 calibration batches (got {calibration.Count} batch(es), fraction {options.HeldOutFraction}).");
+        PruningLog.Start(logger, originalBlocks, n, options.CutCount, selector.Name, estimator.Name, calibration.Count, calibrationTokens, heldOut.Count);
+        var fingerprint = CalibrationBatches.Fingerprint(calibration);
+        var context = new EstimationContext(options.EstimationDevice ?? model.Device, options.Seed, options.MemoryBudgetBytes, logger, progress);
+        var timings = new Dictionary<string, TimeSpan>();
+
+        // 1. Distance profile for every start and n = 1..max, one pass.
+        var stage = Stopwatch.StartNew();
+        progress?.Report(new PruningProgress("profile", 0, Message: "measuring distances between block outputs"));
+        int maxLength = Math.Min(Math.Max(options.MaxDistanceLength ?? n, n), originalBlocks - 1);
+        var profile = new DistanceProfiler(logger).Measure(model, fit, maxLength, options.DistanceMetric, options.DistanceTokens, progress, cancellationToken);
+        timings["profile"] = stage.Elapsed;
+
+        // 2. Selection (original indices).
+        stage.Restart();
+        progress?.Report(new PruningProgress("select", 0, Message: selector.Name));
+        var request = new SelectionRequest(model, profile, n, options.CutCount, options.MergeAdjacent, fit, heldOut, context);
+        var selection = selector.ChooseCuts(request, cancellationToken);
+        var cuts = selection.Cuts.OrderBy(c => c.Start).ToList();
+        ValidateSelection(cuts, originalBlocks, selector.Name);
+        timings["select"] = stage.Elapsed;
+        var cutsText = string.Join(" ", cuts);
+        PruningLog.Selected(logger, cutsText, selection.Description);
+
+        // 3. Sequential estimation and surgery on the already-pruned model (METHOD.md P5).
+        var outcomes = new List<CutOutcome>();
+        var estimate = TimeSpan.Zero;
+        var surgery = TimeSpan.Zero;
+        try
+        {
+            int removed = 0;
+            foreach (var cut in cuts)
+            {
+                var applied = new BlockCut(cut.Start - removed, cut.End - removed);
+                stage.Restart();
+                var result = CutFitter.Fit(model, applied, cut, estimator, fit, context, progress, cancellationToken);
+                estimate += stage.Elapsed;
+                outcomes.Add(new CutOutcome(cut, applied, result.Report, result.Transform));
+                LogEstimate(logger, cut, applied, result.Report);
+
+                stage.Restart();
+                progress?.Report(new PruningProgress("surgery", null, cut.Start, Message: $"folding T into block {applied.FoldBlock}, removing {applied}"));
+                _surgeon.Apply(model, applied, result.Transform);
+                surgery += stage.Elapsed;
+                removed += cut.Length;
+                progress?.Report(new PruningProgress("surgery", 1.0, cut.Start, Message: $"cut {cut} applied; {model.BlockCount} blocks left"));
+            }
+        }
+        catch
+        {
+            foreach (var o in outcomes) o.Transform?.Dispose();
+            throw;
+        }
+        timings["estimate"] = estimate;
+        timings["surgery"] = surgery;
+        timings["total"] = total.Elapsed;
+        long peak;
+        using (var process = Process.GetCurrentProcess()) peak = process.PeakWorkingSet64;
+        PruningLog.Done(logger, model.BlockCount, total.Elapsed.TotalSeconds, peak >> 20);
+        return new PruningResult(model, originalBlocks, n, outcomes, profile, selection, selector.Name, estimator.Name,
+            options, timings, peak, new CalibrationSummary(options.CalibrationSource, fingerprint,
+                calibration.Sum(b => b.Count), calibrationTokens, heldOut.Sum(b => b.Count)), logger);
+    }
+
+    private static void ValidateSelection(List<BlockCut> cuts, int blockCount, string selector)
+    {
+        if (cuts.Count == 0) throw new PruningException($"The {selector} selector chose no cut.");
+        for (int i = 0; i < cuts.Count; i++)
+        {
+            cuts[i].Validate(blockCount);
+            if (i > 0 && cuts[i].Start < cuts[i - 1].End)
+                throw new PruningException($"The {selector} selector chose overlapping cuts {cuts[i - 1]} and {cuts[i]}.");
+        }
+        if (cuts.Sum(c => c.Length) >= blockCount)
+            throw new PruningException($"The {selector} selector's cuts remove every block but block 0 or more.");
+    }
+
+    private static void LogEstimate(ILogger logger, BlockCut cut, BlockCut applied, EstimatorReport r)
+    {
+        if (!logger.IsEnabled(LogLevel.Information)) return;
+        static string F(double? v) => v?.ToString("G4", CultureInfo.InvariantCulture) ?? "n/a";
+        string cutText = cut.ToString(), appliedText = applied.ToString(), residual = F(r.RelativeResidual), before = F(r.CosineBefore), after = F(r.CosineAfter);
+        double seconds = r.Elapsed.TotalSeconds;
+        PruningLog.Estimated(logger, cutText, appliedText, r.Estimator, r.Tokens, seconds, residual, before, after);
+    }
+}
