@@ -1,0 +1,19 @@
+namespace ReplaceMe.Core.Evaluation;
+
+/// <summary>Last-word accuracy and target-word perplexity, as lm-evaluation-harness reports LAMBADA.</summary>
+/// <param name="Task">Task name.</param>
+/// <param name="Accuracy">Fraction of items whose every target token is the model's argmax (greedy decoding yields the word).</param>
+/// <param name="AccuracyStdErr">Sample standard deviation / √n (0 when n &lt; 2).</param>
+/// <param name="Perplexity">exp(−mean over items of the target word's summed log-probability) — per word, not per token.</param>
+/// <param name="TargetTokens">Total target tokens scored.</param>
+/// <param name="Count">Items evaluated.</param>
+/// <param name="Skipped">Items skipped while building or loading the task.</param>
+public sealed record ClozeResult(string Task, double Accuracy, double AccuracyStdErr, double Perplexity, long TargetTokens, int Count, int Skipped)
+{
+    /// <summary>Two report rows: "acc" (higher is better) and "ppl" (lower is better).</summary>
+    public IReadOnlyList<TaskScore> ToScores() =>
+    [
+        new TaskScore(Task, "acc", Accuracy, true, AccuracyStdErr, Count, Skipped),
+        new TaskScore(Task, "ppl", Perplexity, false, null, Count, Skipped),
+    ];
+}

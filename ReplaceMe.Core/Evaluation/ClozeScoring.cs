@@ -1,0 +1,33 @@
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Pruning;
+
+namespace ReplaceMe.Core.Evaluation;
+
+/// <summary>Scores each cloze target given its context: greedy exact match and summed log-probability.</summary>
+internal static class ClozeScoring
+{
+    public static ClozeResult Run(
+        ITransformerAdapter model, ITextTokenizer tokenizer, ClozeTask task, EvaluationOptions options,
+        IProgress<PruningProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var items = options.Limit is { } limit ? task.Items.Take(limit).ToArray() : task.Items.ToArray();
+        if (items.Length == 0)
+            throw new ArgumentException($"Cloze task '{task.Name}' has no items ({task.SkippedItems} skipped while building it).", nameof(task));
+
+        var rows = items.Select(item =>
+        {
+            var (ctx, cont) = ContinuationEncoder.Encode(tokenizer, item.Context, item.Target, options.AddBos);
+            return ContinuationEncoder.Row(ctx, cont, options.MaxLength);
+        }).ToList();
+        var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options.BatchSize, options.PaddingSide,
+            done => progress?.Report(new PruningProgress("evaluate", (double)done / rows.Count, Message: $"{task.Name}: {done}/{rows.Count} items")),
+            cancellationToken);
+
+        var hits = scores.Select(s => s.Greedy ? 1.0 : 0.0).ToArray();
+        double meanLogProb = scores.Average(s => s.LogProb);
+        return new ClozeResult(task.Name, hits.Average(), MultipleChoiceScoring.StdErr(hits), Math.Exp(-meanLogProb),
+            scores.Sum(s => (long)s.Count), items.Length, task.SkippedItems);
+    }
+}

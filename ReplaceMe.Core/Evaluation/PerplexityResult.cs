@@ -1,0 +1,16 @@
+namespace ReplaceMe.Core.Evaluation;
+
+/// <summary>Perplexity of a model on a text corpus.</summary>
+/// <param name="Corpus">Name of the corpus.</param>
+/// <param name="Perplexity">exp of <paramref name="MeanNll"/>.</param>
+/// <param name="MeanNll">Token-weighted mean negative log-likelihood (nats per token).</param>
+/// <param name="TokensEvaluated">Number of tokens whose log-probability was scored.</param>
+/// <param name="DocumentsEvaluated">Documents that contributed at least one scored token.</param>
+/// <param name="DocumentsSkipped">Documents with fewer than two tokens (nothing to predict), or blank.</param>
+/// <param name="Windows">Number of model windows run.</param>
+public sealed record PerplexityResult(
+    string Corpus, double Perplexity, double MeanNll, long TokensEvaluated, int DocumentsEvaluated, int DocumentsSkipped, int Windows)
+{
+    /// <summary>The result as a report row: metric "ppl", lower is better.</summary>
+    public TaskScore ToScore() => new(Corpus, "ppl", Perplexity, HigherIsBetter: false, StdErr: null, Count: DocumentsEvaluated, Skipped: DocumentsSkipped);
+}
