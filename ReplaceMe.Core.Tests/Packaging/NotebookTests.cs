@@ -94,7 +94,7 @@ public partial class NotebookTests(LocalPackageFeed feed)
         var env = new Dictionary<string, string> { ["REPLACEME_MODEL_SOURCE"] = TestPaths.Stories15MDir };
         try
         {
-            ProcessRunner.Run(repl, ["--run", input, "--exit-after-run", "--output-path", output], dir, TimeSpan.FromMinutes(8), env);
+            ProcessRunner.Run(repl, ["--run", input, "--exit-after-run", "--output-path", output], dir, TimeSpan.FromMinutes(25), env);
         }
         catch (InvalidOperationException failure) when (File.Exists(output))
         {
