@@ -1,0 +1,142 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace ReplaceMe.Core.Tests.Packaging;
+
+/// <summary>
+/// Runs every samples/notebooks/*.ipynb headlessly with dotnet-repl against the packed ReplaceMe.Core (the notebooks'
+/// <c>#i</c>/<c>#r</c> lines are pointed at this run's feed), fails with the failing cell's error, and checks each
+/// notebook's key outputs: inline plots and the numbers it reports.
+/// </summary>
+[Collection(PackagedLibraryCollection.Name)]
+public partial class NotebookTests(LocalPackageFeed feed)
+{
+    private const string ReplVersion = "0.3.259";
+    private static readonly object InstallLock = new();
+    private static readonly string NotebookDir = Path.Combine(TestPaths.RepoRoot, "samples", "notebooks");
+
+    public static TheoryData<string> Notebooks() => new(NotebookNames());
+
+    private static IEnumerable<string> NotebookNames() =>
+        Directory.GetFiles(NotebookDir, "*.ipynb").Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal);
+
+    [Fact]
+    public void The_three_notebooks_of_the_product_exist()
+    {
+        var names = NotebookNames().ToList();
+        Assert.Contains("01-prune-your-first-model.ipynb", names);
+        Assert.Contains("02-bring-your-own-transformer.ipynb", names);
+        Assert.Contains("03-lstsq-vs-cosine-vs-identity.ipynb", names);
+    }
+
+    [Theory]
+    [MemberData(nameof(Notebooks))]
+    public void Notebook_runs_headlessly_and_shows_its_results(string name)
+    {
+        var run = Execute(name);
+        Assert.True(run.InlinePngCount() >= ExpectedPlots(name), $"{name}: expected at least {ExpectedPlots(name)} inline PNG plots, found {run.InlinePngCount()}.");
+        Assert.True(run.LargestPngBase64Length() > 10_000, $"{name}: the plots are implausibly small ({run.LargestPngBase64Length()} base64 chars).");
+        var text = run.PlainText();
+        switch (name)
+        {
+            case "01-prune-your-first-model.ipynb":
+            {
+                Assert.Contains("6 -> 5 blocks", text, StringComparison.Ordinal);
+                var m = Match(PerplexityBeforeAfter(), text, name);
+                double before = Number(m, "before"), after = Number(m, "after");
+                Assert.InRange(before, 1.0, 50.0);
+                Assert.True(after > before, $"Removing a block should cost some perplexity: {before} -> {after}.");
+                Assert.Contains("reloaded 5 blocks", text, StringComparison.Ordinal);
+                break;
+            }
+            case "02-bring-your-own-transformer.ipynb":
+            {
+                Assert.Contains("6 -> 5 blocks", text, StringComparison.Ordinal);
+                var m = Match(ToyLosses(), text, name);
+                Assert.True(Number(m, "original") < 0.5, $"The toy model did not learn its task:\n{m.Value}");
+                Assert.True(Number(m, "lstsq") < Number(m, "removed"), $"Least squares should beat plain removal of the same block:\n{m.Value}");
+                break;
+            }
+            case "03-lstsq-vs-cosine-vs-identity.ipynb":
+            {
+                var rows = EstimatorRows().Matches(text).ToDictionary(r => r.Groups["name"].Value, r => r);
+                Assert.True(rows.Count == 3, $"Expected lstsq, cosine and identity rows, got:\n{text}");
+                Assert.Single(rows.Values.Select(r => r.Groups["cut"].Value).Distinct());
+                Assert.True(Number(rows["lstsq"], "ppl") < Number(rows["identity"], "ppl"),
+                    $"Least squares should beat plain removal on stories15M: {rows["lstsq"].Value} vs {rows["identity"].Value}.");
+                break;
+            }
+            default:
+                Assert.Fail($"{name} has no expected outputs in {nameof(NotebookTests)}; add them.");
+                break;
+        }
+    }
+
+    [Fact]
+    public void Package_lines_are_rewritten_to_the_test_feed()
+    {
+        var json = "{\"source\": [\"#i \\\"nuget: ../../artifacts/packages\\\"\\n\", \"#r \\\"nuget: ReplaceMe.Core, 0.1.0\\\"\\n\", \"#r \\\"nuget: ReplaceMe.Core.Extra, 0.1.0.5\\\"\"]}";
+        var rewritten = NotebookRun.RewritePackageSource(json, "/tmp/feed dir", "0.1.0-ci.1");
+        Assert.Contains("#i \\\"nuget: /tmp/feed dir\\\"", rewritten, StringComparison.Ordinal);
+        Assert.Contains("ReplaceMe.Core, 0.1.0-ci.1\\\"", rewritten, StringComparison.Ordinal);
+        Assert.Contains("ReplaceMe.Core.Extra, 0.1.0.5", rewritten, StringComparison.Ordinal);
+        Assert.Throws<InvalidDataException>(() => NotebookRun.RewritePackageSource("{}", "/tmp/feed", "1.0.0"));
+    }
+
+    private NotebookRun Execute(string name)
+    {
+        var repl = InstallRepl();
+        var dir = Path.Combine(feed.Root, "notebooks", Path.GetFileNameWithoutExtension(name));
+        Directory.CreateDirectory(dir);
+        var input = Path.Combine(dir, name);
+        var output = Path.Combine(dir, "executed.ipynb");
+        File.WriteAllText(input, NotebookRun.RewritePackageSource(File.ReadAllText(Path.Combine(NotebookDir, name)), feed.Feed, feed.Version));
+        var env = new Dictionary<string, string> { ["REPLACEME_MODEL_SOURCE"] = TestPaths.Stories15MDir };
+        try
+        {
+            ProcessRunner.Run(repl, ["--run", input, "--exit-after-run", "--output-path", output], dir, TimeSpan.FromMinutes(25), env);
+        }
+        catch (InvalidOperationException failure) when (File.Exists(output))
+        {
+            var errors = NotebookRun.Load(output).Errors();
+            Assert.Fail($"{name} failed:\n{string.Join("\n", errors)}\n{failure.Message}");
+        }
+        Assert.True(File.Exists(output), $"dotnet-repl wrote no output notebook for {name}.");
+        var run = NotebookRun.Load(output);
+        var failed = run.Errors();
+        Assert.True(failed.Count == 0, $"{name}: cells reported errors:\n{string.Join("\n", failed)}");
+        return run;
+    }
+
+    private string InstallRepl()
+    {
+        var toolDir = Path.Combine(feed.Root, "tools");
+        var exe = Path.Combine(toolDir, OperatingSystem.IsWindows() ? "dotnet-repl.exe" : "dotnet-repl");
+        lock (InstallLock)
+        {
+            if (!File.Exists(exe))
+                ProcessRunner.Run("dotnet", ["tool", "install", "dotnet-repl", "--version", ReplVersion, "--tool-path", toolDir], feed.Root, TimeSpan.FromMinutes(5));
+        }
+        return exe;
+    }
+
+    private static int ExpectedPlots(string name) => name.StartsWith("01", StringComparison.Ordinal) ? 2 : name.StartsWith("03", StringComparison.Ordinal) ? 2 : 1;
+
+    private static Match Match(Regex regex, string text, string name)
+    {
+        var m = regex.Match(text);
+        Assert.True(m.Success, $"{name}: no output matching /{regex}/ in:\n{text}");
+        return m;
+    }
+
+    private static double Number(Match m, string group) => double.Parse(m.Groups[group].Value, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"perplexity: (?<before>[0-9.]+) before, (?<after>[0-9.]+) after")]
+    private static partial Regex PerplexityBeforeAfter();
+
+    [GeneratedRegex(@"test loss: original (?<original>[0-9.]+), block \d+ simply removed (?<removed>[0-9.]+), ReplaceMe \(least squares\) (?<lstsq>[0-9.]+)")]
+    private static partial Regex ToyLosses();
+
+    [GeneratedRegex(@"(?<name>lstsq|cosine|identity): cut (?<cut>\[\d+, \d+\)), perplexity (?<ppl>[0-9.]+)")]
+    private static partial Regex EstimatorRows();
+}

@@ -1,0 +1,27 @@
+// The quick-start program of docs/getting-started.md (and the README). The packaging test writes exactly this text
+// into a fresh console project that references the packed ReplaceMe.Core, runs it and checks its output.
+// <snippet:quick-start>
+using ReplaceMe.Core.Calibration;
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Pruning;
+
+// A folder with Karpathy's stories15M.bin and tokenizer.model (llama2.c format); import it as a Hugging Face folder.
+string source = args.Length > 0 ? args[0] : "stories15M";
+string modelDir = "stories15M-hf";
+Llama2cImporter.Import(Path.Combine(source, "stories15M.bin"), Path.Combine(source, "tokenizer.model"), modelDir, overwrite: true);
+
+var tokenizer = TokenizerLoader.Load(modelDir);
+using var model = DecoderModel.FromPretrained(modelDir); // CPU, float32; see "GPU" below for another device
+
+// Calibration text: 16 short stories sampled from the model itself.
+var stories = SelfGeneratedText.Generate(model, tokenizer, 16, new SelfGeneratedOptions { MaxNewTokens = 64, Seed = 1 });
+
+// Remove the one block whose removal changes the hidden states least, replaced by a least-squares linear map.
+var options = new PruningOptions { BlocksPerCut = 1, Estimator = EstimatorKind.LeastSquares, MaxLength = 128 };
+using var result = new ReplaceMePruner().Prune(model, stories, tokenizer, options);
+
+Console.WriteLine($"cut {result.Cuts[0]}: {result.OriginalBlockCount} -> {model.BlockCount} blocks");
+result.Save("stories15M-pruned", overwrite: true);
+Console.WriteLine($"saved to {Path.GetFullPath("stories15M-pruned")}");
+// </snippet:quick-start>
