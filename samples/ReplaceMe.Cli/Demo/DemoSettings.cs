@@ -14,9 +14,9 @@ public sealed record DemoSettings(
     string OutputDir,
     string? ModelSource,
     string CacheDir,
-    int CalibrationStories = 256,
-    int HeldOutStories = 64,
-    int StoryTokens = 192,
+    int CalibrationStories = 160,
+    int HeldOutStories = 48,
+    int StoryTokens = 160,
     int MaxBlocks = 2,
     int Seed = 1,
     bool Overwrite = false)
