@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,7 +35,7 @@ internal static class ValidTokens
     {
         ArgumentNullException.ThrowIfNull(attentionMask);
         using var scope = NewDisposeScope();
-        var valid = attentionMask.reshape(-1).ne(0); // [B·T] bool
+        var valid = attentionMask.reshape(-1).ne(HeldScalars.Zero); // [B·T] bool
         var index = valid.nonzero().reshape(-1).to(device); // [N] int64, ascending
         return index.MoveToOuterDisposeScope();
     }
@@ -50,13 +51,13 @@ internal static class ValidTokens
         if (attentionMask.dim() != 2)
             throw new ArgumentException($"The attention mask must be [B, T]; got [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
         using var scope = NewDisposeScope();
-        var valid = attentionMask.ne(0); // [B, T] bool
+        var valid = attentionMask.ne(HeldScalars.Zero); // [B, T] bool
         if (valid.any(1).logical_not().any().item<bool>())
             throw new ArgumentException("Every row of the attention mask needs at least one real token (mask = 1).", nameof(attentionMask));
         long width = attentionMask.shape[1];
         // Position + 1 at valid places, 0 elsewhere: the row maximum is one past the last real token.
         var positions = arange(1, width + 1, ScalarType.Int64, attentionMask.device).unsqueeze(0); // [1, T]
-        var last = positions.mul(valid.to(ScalarType.Int64)).amax([1]).sub(1); // [B]
+        var last = positions.mul(valid.to(ScalarType.Int64)).amax([1]).sub(HeldScalars.One); // [B]
         return last.MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Modeling;
 using System.Diagnostics;
 using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Pruning;
@@ -127,7 +128,7 @@ internal sealed class CosineFit : ITransformFit
         var (prediction, reference) = _options.Loss == CosineLoss.Exact
             ? (batch[1] + mapped, batch[2]) // Y + X·T vs target (Eq. 7)
             : (mapped, batch[1]); // X·T vs Z (Eq. 8)
-        return nn.functional.cosine_similarity(prediction, reference, dim: 1, eps: CosineEpsilon).neg().add(1).mean();
+        return nn.functional.cosine_similarity(prediction, reference, dim: 1, eps: CosineEpsilon).neg().add(HeldScalars.One).mean();
     }
 
     /// <summary>The least-squares T on the stored rows (float64 normal equations), as the optimiser's start.</summary>

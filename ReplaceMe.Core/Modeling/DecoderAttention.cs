@@ -12,14 +12,14 @@ namespace ReplaceMe.Core.Modeling;
 internal sealed class DecoderAttention : nn.Module
 {
     private readonly int _heads, _kvHeads, _headDim;
-    private readonly double _scale;
+    private readonly Scalar _scaleScalar;
 
     public DecoderAttention(ModelConfig config, Device device, ScalarType dtype) : base(nameof(DecoderAttention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        _scale = 1.0 / Math.Sqrt(_headDim);
+        _scaleScalar = (1.0 / Math.Sqrt(_headDim)).ToScalar(); // held for the module's lifetime: see RmsNorm on TorchSharp's Scalar handles
         QProj = nn.Linear(config.HiddenSize, _heads * _headDim, config.QkvBias, device, dtype);
         KProj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, device, dtype);
         VProj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, device, dtype);
@@ -65,7 +65,7 @@ internal sealed class DecoderAttention : nn.Module
         if (data.Cache is not null) (k, v) = data.Cache.Append(layerIndex, k, v); // [B, Hkv, Tk, hd]
         k = RepeatKv(k);
         v = RepeatKv(v);
-        var scores = q.matmul(k.transpose(2, 3)) * _scale + data.MaskBias;              // [B, H, T, Tk]
+        var scores = q.matmul(k.transpose(2, 3)) * _scaleScalar + data.MaskBias;              // [B, H, T, Tk]
         var probs = scores.softmax(-1, Precision.AtLeastFloat32(q.dtype)).to(q.dtype); // softmax in >= float32 like HF
         var context = probs.matmul(v).transpose(1, 2).reshape(b, t, _heads * _headDim); // [B, T, H*hd]
         return OProj.forward(context).MoveToOuterDisposeScope();
@@ -78,5 +78,12 @@ internal sealed class DecoderAttention : nn.Module
         if (groups == 1) return kv;
         long b = kv.shape[0], t = kv.shape[2];
         return kv.unsqueeze(2).expand(b, _kvHeads, groups, t, _headDim).reshape(b, _heads, t, _headDim);
+    }
+
+    /// <summary>Releases the held scalar with the module.</summary>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _scaleScalar.Dispose();
+        base.Dispose(disposing);
     }
 }

@@ -10,11 +10,14 @@ namespace ReplaceMe.Core.Modeling;
 /// </summary>
 internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    private readonly double _eps;
+    // TorchSharp passes a Scalar's raw handle to native code without keeping the Scalar alive, so a temporary
+    // created by an implicit double → Scalar conversion can be finalized during the call (seen as an internal assert
+    // in a notebook). Constants used on every forward are therefore held for the module's lifetime.
+    private readonly Scalar _epsScalar;
 
     public RmsNorm(long size, double eps, Device device, ScalarType dtype) : base(nameof(RmsNorm))
     {
-        _eps = eps;
+        _epsScalar = eps.ToScalar();
         Weight = new Parameter(ones(size, dtype, device), requires_grad: false);
         register_parameter("weight", Weight);
     }
@@ -31,8 +34,15 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var inputType = input.dtype;
         var h = input.to(Precision.AtLeastFloat32(inputType));
-        var variance = h.pow(2).mean([-1L], keepdim: true);
-        h = h * rsqrt(variance + _eps);
+        var variance = h.square().mean([-1L], keepdim: true);
+        h = h * rsqrt(variance + _epsScalar);
         return (Weight * h.to(inputType)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Releases the held scalar with the module.</summary>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _epsScalar.Dispose();
+        base.Dispose(disposing);
     }
 }

@@ -111,8 +111,8 @@ public sealed partial class DistanceProfiler
     /// <summary>Distance from cosines: arccos(clamp(cos))/π or 1 − clamp(cos).</summary>
     internal static Tensor Distance(Tensor cosine, DistanceMetric metric)
     {
-        var c = cosine.clamp(-1.0, 1.0);
-        return metric == DistanceMetric.Angular ? c.acos() / Math.PI : 1.0 - c;
+        var c = cosine.clamp(HeldScalars.MinusOne, HeldScalars.One);
+        return metric == DistanceMetric.Angular ? c.acos() / HeldScalars.Pi : c.neg().add(HeldScalars.One);
     }
 
     /// <summary>Unit rows in float64 (a zero row stays zero), after checking that every value is finite.</summary>
