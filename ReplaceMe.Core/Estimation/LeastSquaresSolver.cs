@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -82,7 +83,7 @@ internal static class LeastSquaresSolver
         var denominator = gram.diagonal().add(ridge); // [d]: A_jj + α
         var numerator = cross.diagonal(); // [d]: B_jj
         // A dimension that is exactly zero in every row (and no ridge) leaves t_j free: take the minimum-norm 0.
-        var dead = denominator.le(0);
+        var dead = denominator.le(HeldScalars.Zero);
         bool anyDead = dead.any().item<bool>();
         var t = torch.where(dead, torch.zeros_like(numerator), numerator.div(torch.where(dead, torch.ones_like(denominator), denominator)));
         var live = denominator.masked_select(dead.logical_not());

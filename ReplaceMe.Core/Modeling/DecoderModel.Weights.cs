@@ -59,7 +59,7 @@ public sealed partial class DecoderModel
         {
             using var scope = NewDisposeScope();
             if (name.EndsWith("norm.weight", StringComparison.Ordinal))
-                parameter.fill_(1.0);
+                parameter.fill_(HeldScalars.One);
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
                 parameter.zero_();
             else
