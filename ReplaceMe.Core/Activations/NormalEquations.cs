@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -66,7 +67,7 @@ internal sealed class NormalEquations : IDisposable
         var xt = x64.t(); // [d, N]
         _a.addmm_(xt, x64);
         _b.addmm_(xt, z64);
-        _zSquared.add_(z64.square().sum());
+        _zSquared.add_(z64.square().sum(), HeldScalars.One);
         Rows += x.shape[0];
     }
 

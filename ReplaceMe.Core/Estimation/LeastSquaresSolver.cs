@@ -39,7 +39,8 @@ internal static class LeastSquaresSolver
         using var scope = NewDisposeScope();
         long d = gram.shape[0];
         var eye = torch.eye(d, dtype: ScalarType.Float64, device: gram.device); // [d, d]
-        var posed = gram.add(eye.mul(ridge)); // A + αI
+        using var ridgeScalar = ridge.ToScalar(); // held until the calls return (see HeldScalars)
+        var posed = gram.add(eye.mul(ridgeScalar), HeldScalars.One); // A + αI
         double meanDiagonal = gram.diagonal().mean().item<double>();
         double? condition = Condition(posed);
 
@@ -49,7 +50,8 @@ internal static class LeastSquaresSolver
         foreach (double delta in dampings)
         {
             using var attempt = NewDisposeScope();
-            var matrix = delta == 0 ? posed : posed.add(eye.mul(delta)); // [d, d]
+            using var deltaScalar = delta.ToScalar();
+            var matrix = delta == 0 ? posed : posed.add(eye.mul(deltaScalar), HeldScalars.One); // [d, d]
             var (factor, info) = linalg.cholesky_ex(matrix); // factor: lower-triangular [d, d]
             if (info.item<int>() != 0 || NumericallySingular(factor, matrix)) continue;
             var t = cholesky_solve(cross, factor); // [d, d]
@@ -80,7 +82,8 @@ internal static class LeastSquaresSolver
     private static LeastSquaresSolution SolveDiagonal(Tensor gram, Tensor cross, double ridge)
     {
         using var scope = NewDisposeScope();
-        var denominator = gram.diagonal().add(ridge); // [d]: A_jj + α
+        using var ridgeScalar = ridge.ToScalar(); // held until the call returns (see HeldScalars)
+        var denominator = gram.diagonal().add(ridgeScalar, HeldScalars.One); // [d]: A_jj + α
         var numerator = cross.diagonal(); // [d]: B_jj
         // A dimension that is exactly zero in every row (and no ridge) leaves t_j free: take the minimum-norm 0.
         var dead = denominator.le(HeldScalars.Zero);

@@ -65,7 +65,7 @@ internal sealed class DecoderAttention : nn.Module
         if (data.Cache is not null) (k, v) = data.Cache.Append(layerIndex, k, v); // [B, Hkv, Tk, hd]
         k = RepeatKv(k);
         v = RepeatKv(v);
-        var scores = q.matmul(k.transpose(2, 3)) * _scaleScalar + data.MaskBias;              // [B, H, T, Tk]
+        var scores = (q.matmul(k.transpose(2, 3)) * _scaleScalar).add(data.MaskBias, HeldScalars.One);             // [B, H, T, Tk]
         var probs = scores.softmax(-1, Precision.AtLeastFloat32(q.dtype)).to(q.dtype); // softmax in >= float32 like HF
         var context = probs.matmul(v).transpose(1, 2).reshape(b, t, _heads * _headDim); // [B, T, H*hd]
         return OProj.forward(context).MoveToOuterDisposeScope();

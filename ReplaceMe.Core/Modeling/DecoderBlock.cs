@@ -36,9 +36,9 @@ internal sealed class DecoderBlock : nn.Module
     public (Tensor Output, Tensor MlpOutput) Forward(Tensor x, DecoderModelData data)
     {
         using var scope = NewDisposeScope();
-        var y = x + SelfAttention.Forward(InputLayerNorm.forward(x), data, LayerIndex);
+        var y = x.add(SelfAttention.Forward(InputLayerNorm.forward(x), data, LayerIndex), HeldScalars.One); // explicit alpha: see HeldScalars
         var m = Mlp.forward(PostAttentionLayerNorm.forward(y));
-        var output = y + m;
+        var output = y.add(m, HeldScalars.One);
         return (output.MoveToOuterDisposeScope(), m.MoveToOuterDisposeScope());
     }
 }

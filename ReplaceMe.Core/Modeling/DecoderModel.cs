@@ -110,7 +110,7 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
         var fullMask = cache?.Mask is { } past ? cat([past, mask], 1) : mask; // [B, Tpast + T]
         int pastLength = cache?.Length ?? 0;
         long t = ids.shape[1];
-        var positions = (fullMask.cumsum(1, ScalarType.Int64) - HeldScalars.One).clamp_min(HeldScalars.Zero).narrow(1, pastLength, t); // [B, T]
+        var positions = fullMask.cumsum(1, ScalarType.Int64).sub(HeldScalars.One).clamp_min(HeldScalars.Zero).narrow(1, pastLength, t); // [B, T]
         var maskBias = BuildMaskBias(fullMask, pastLength);
         int maxPosition = positions.numel() == 0 ? 0 : (int)positions.max().item<long>();
         var (cosT, sinT) = _rope.Tables(positions, maxPosition, DType);
@@ -133,7 +133,10 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
         var queryIndex = arange(pastLength, total, 1, ScalarType.Int64, Device).unsqueeze(1);    // [T, 1]
         var allowed = keyIndex <= queryIndex;                                                     // [T, Tk]
         if (Config.SlidingWindow is int window)
-            allowed = allowed.logical_and(queryIndex - keyIndex < window);
+        {
+            using var windowScalar = window.ToScalar(); // held until the call returns (see HeldScalars)
+            allowed = allowed.logical_and(queryIndex.sub(keyIndex).lt(windowScalar));
+        }
         allowed = allowed.unsqueeze(0).unsqueeze(0).logical_and(fullMask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(1)); // [B, 1, T, Tk]
         using var lowest = finfo(DType).min.ToScalar(); // held until the call returns (see HeldScalars)
         var bias = zeros([fullMask.shape[0], 1, t, total], DType, Device).masked_fill(allowed.logical_not(), lowest);

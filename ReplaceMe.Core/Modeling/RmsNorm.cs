@@ -35,7 +35,7 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
         var inputType = input.dtype;
         var h = input.to(Precision.AtLeastFloat32(inputType));
         var variance = h.square().mean([-1L], keepdim: true);
-        h = h * rsqrt(variance + _epsScalar);
+        h = h * rsqrt(variance.add(_epsScalar, HeldScalars.One));
         return (Weight * h.to(inputType)).MoveToOuterDisposeScope();
     }
 

@@ -103,7 +103,7 @@ internal sealed class RotaryEmbedding
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
         var rotated = cat([-x2, x1], -1); // rotate_half
-        var result = x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+        var result = (x * cos.unsqueeze(1)).add(rotated * sin.unsqueeze(1), HeldScalars.One);
         return result.MoveToOuterDisposeScope();
     }
 }

@@ -68,7 +68,7 @@ public sealed class BlockInfluenceSelector : ILayerSelector
                 model.RunBlocks(state, k, k + 1);
                 state.Hidden.DetachFromDisposeScope();                       // owned by the state, not by this block's scope
                 var output = DistanceProfiler.UnitRows(TokenPositions.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d]
-                sums[k].add_(DistanceProfiler.Distance((input * output).sum(1), DistanceMetric.Cosine).sum());
+                sums[k].add_(DistanceProfiler.Distance((input * output).sum(1), DistanceMetric.Cosine).sum(), HeldScalars.One);
                 var previous = input;
                 input = output.MoveToOuterDisposeScope();
                 previous.Dispose();

@@ -151,7 +151,7 @@ public sealed partial class DistanceProfiler
             {
                 // Cut [s, s + n) with s + n − 1 = k compares output of block k − n (= s − 1) with output of block k.
                 var cosine = (unit * recent[(k - n) % window]!).sum(1);       // [N]
-                sums[n - 1, k - n].add_(Distance(cosine, metric).sum());
+                sums[n - 1, k - n].add_(Distance(cosine, metric).sum(), HeldScalars.One);
             }
             recent[k % window]?.Dispose();
             recent[k % window] = unit.MoveToOuterDisposeScope();
