@@ -67,7 +67,7 @@ internal sealed class CosineFit : ITransformFit
             ? LeastSquaresStart(device)
             : eye(_hiddenSize, dtype: ScalarType.Float32, device: device); // [d, d]
         using var weight = new Parameter(start.to(ScalarType.Float32).contiguous(), requires_grad: true); // T, [d, d]
-        using var adam = optim.Adam([weight], lr: _options.LearningRate);
+        using var adam = new AdamStep(weight, _options.LearningRate);
         var curve = new List<double>(_options.Epochs);
         for (int epoch = 0; epoch < _options.Epochs; epoch++)
         {
@@ -79,10 +79,10 @@ internal sealed class CosineFit : ITransformFit
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     using var step = NewDisposeScope();
-                    adam.zero_grad();
+                    AdamStep.ZeroGrad(weight);
                     var loss = Loss(batch, weight); // []
                     loss.backward();
-                    adam.step();
+                    adam.Step(weight);
                     long n = batch[0].shape[0];
                     lossSum += loss.item<float>() * (double)n;
                     seen += n;
@@ -126,7 +126,7 @@ internal sealed class CosineFit : ITransformFit
     {
         var mapped = batch[0].mm(weight); // X·T, [n, d]
         var (prediction, reference) = _options.Loss == CosineLoss.Exact
-            ? (batch[1] + mapped, batch[2]) // Y + X·T vs target (Eq. 7)
+            ? (batch[1].add(mapped, HeldScalars.One), batch[2]) // Y + X·T vs target (Eq. 7)
             : (mapped, batch[1]); // X·T vs Z (Eq. 8)
         return nn.functional.cosine_similarity(prediction, reference, dim: 1, eps: CosineEpsilon).neg().add(HeldScalars.One).mean();
     }
