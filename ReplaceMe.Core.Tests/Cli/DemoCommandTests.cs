@@ -6,20 +6,13 @@ namespace ReplaceMe.Core.Tests.Cli;
 
 public class DemoCommandTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        int code = await CliApp.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
-    public async Task A_tiny_demo_writes_models_report_and_real_plots()
+    public void A_tiny_demo_writes_models_report_and_real_plots()
     {
         using var dir = TestPaths.NewTempDir();
         var outDir = dir.Combine("demo");
-        var (code, stdout, stderr) = await Run("demo", "--model-source", TestPaths.Stories15MDir, "--out", outDir,
+        var (code, stdout, stderr) = CliRun.Run("demo", "--model-source", TestPaths.Stories15MDir, "--out", outDir,
             "--calibration-stories", "16", "--held-out-stories", "8", "--story-tokens", "48", "--max-blocks", "1");
         Assert.True(code == 0, stderr + stdout);
 
@@ -48,10 +41,10 @@ public class DemoCommandTests
     }
 
     [Fact]
-    public async Task An_existing_output_folder_is_refused_without_overwrite()
+    public void An_existing_output_folder_is_refused_without_overwrite()
     {
         using var dir = TestPaths.NewTempDir();
-        var (code, _, stderr) = await Run("demo", "--model-source", TestPaths.Stories15MDir, "--out", dir.Path);
+        var (code, _, stderr) = CliRun.Run("demo", "--model-source", TestPaths.Stories15MDir, "--out", dir.Path);
         Assert.Equal(1, code);
         Assert.Contains("--overwrite", stderr, StringComparison.Ordinal);
         Assert.Single(stderr.Trim().Split('\n'));

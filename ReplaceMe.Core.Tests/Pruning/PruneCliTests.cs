@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Tests.Cli;
 using System.Text.Json.Nodes;
 using ReplaceMe.Cli;
 using ReplaceMe.Core.Tests.Llama2c;
@@ -7,20 +8,13 @@ namespace ReplaceMe.Core.Tests.Pruning;
 /// <summary>The <c>profile</c> and <c>prune</c> verbs run in-process on the real stories15M.</summary>
 public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MImport>
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        int code = await CliApp.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
-    public async Task Profile_prints_the_distance_table_and_writes_json()
+    public void Profile_prints_the_distance_table_and_writes_json()
     {
         using var dir = TestPaths.NewTempDir();
         var json = dir.Combine("profile.json");
-        var (code, output, err) = await Run("profile", "--model", import.ModelDir, "--self-generated", "8", "--generated-tokens", "24",
+        var (code, output, err) = CliRun.Run("profile", "--model", import.ModelDir, "--self-generated", "8", "--generated-tokens", "24",
             "--blocks", "2", "--json", json);
         Assert.True(code == 0, err);
         foreach (var cut in new[] { "[1, 3)", "[2, 4)", "[3, 5)", "[4, 6)" }) Assert.Contains(cut, output);
@@ -35,13 +29,13 @@ public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MIm
     }
 
     [Fact]
-    public async Task Prune_prints_the_cut_and_writes_the_folder_once()
+    public void Prune_prints_the_cut_and_writes_the_folder_once()
     {
         using var dir = TestPaths.NewTempDir();
         var outDir = dir.Combine("pruned");
         string[] args = ["prune", "--model", import.ModelDir, "--self-generated", "24", "--generated-tokens", "48",
             "--blocks", "1", "--estimator", "lstsq", "--out", outDir, "--seed", "3"];
-        var (code, output, err) = await Run(args);
+        var (code, output, err) = CliRun.Run(args);
         Assert.True(code == 0, err);
         Assert.Contains("removed [", output);
         Assert.Contains("lstsq:", output);
@@ -51,20 +45,20 @@ public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MIm
         Assert.Contains("self-generated", (string)prov["calibration"]!["source"]!);
         Assert.True(File.Exists(Path.Combine(outDir, "tokenizer.model")));
 
-        (code, _, err) = await Run(args);
+        (code, _, err) = CliRun.Run(args);
         Assert.Equal(1, code);
         Assert.StartsWith("error:", err);
         Assert.Contains("--overwrite", err);
     }
 
     [Fact]
-    public async Task Prune_from_a_text_file_with_a_fixed_cut_and_identity()
+    public void Prune_from_a_text_file_with_a_fixed_cut_and_identity()
     {
         using var dir = TestPaths.NewTempDir();
         var file = dir.Combine("calib.txt");
         File.WriteAllLines(file, Enumerable.Range(0, 12).Select(i => $"Once upon a time, a little dog number {i} found a red ball in the park."));
         var json = dir.Combine("prov.json");
-        var (code, output, err) = await Run("prune", "--model", import.ModelDir, "--calibration", file, "--lines",
+        var (code, output, err) = CliRun.Run("prune", "--model", import.ModelDir, "--calibration", file, "--lines",
             "--blocks", "2", "--selector", "fixed", "--start", "2", "--estimator", "identity", "--json", json);
         Assert.True(code == 0, err);
         Assert.Contains("removed [2, 4) (original indices; applied as [2, 4)), folded into block 1", output);
@@ -79,21 +73,21 @@ public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MIm
     [InlineData("--blocks", "1", "--self-generated", "4", "--selector", "fixed")]        // fixed without --start
     [InlineData("--blocks", "0", "--self-generated", "4")]
     [InlineData("--blocks", "1", "--self-generated", "4", "--estimator", "svd")]
-    public async Task Bad_arguments_fail_before_any_work(params string[] rest)
+    public void Bad_arguments_fail_before_any_work(params string[] rest)
     {
-        var (code, _, err) = await Run(["prune", "--model", import.ModelDir, .. rest]);
+        var (code, _, err) = CliRun.Run(["prune", "--model", import.ModelDir, .. rest]);
         Assert.NotEqual(0, code);
         Assert.False(string.IsNullOrWhiteSpace(err));
     }
 
     [Fact]
-    public async Task Too_many_blocks_and_missing_files_are_one_line_errors()
+    public void Too_many_blocks_and_missing_files_are_one_line_errors()
     {
-        var (code, _, err) = await Run("prune", "--model", import.ModelDir, "--self-generated", "4", "--generated-tokens", "8", "--blocks", "6");
+        var (code, _, err) = CliRun.Run("prune", "--model", import.ModelDir, "--self-generated", "4", "--generated-tokens", "8", "--blocks", "6");
         Assert.Equal(1, code);
         Assert.StartsWith("error:", err);
         Assert.Contains("6 blocks", err);
-        (code, _, err) = await Run("profile", "--model", import.ModelDir, "--calibration", "/nonexistent/calib.jsonl");
+        (code, _, err) = CliRun.Run("profile", "--model", import.ModelDir, "--calibration", "/nonexistent/calib.jsonl");
         Assert.Equal(1, code);
         Assert.Contains("calib.jsonl", err);
     }

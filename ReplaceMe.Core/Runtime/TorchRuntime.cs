@@ -88,11 +88,11 @@ public static partial class TorchRuntime
             // TorchSharp probes with NativeLibrary.TryLoad(name, assembly), which skips DllImportResolver callbacks
             // but, like [DllImport], raises ResolvingUnmanagedDll once default probing has failed.
             var context = AssemblyLoadContext.GetLoadContext(typeof(torch).Assembly) ?? AssemblyLoadContext.Default;
-            context.ResolvingUnmanagedDll += (assembly, name) => Resolve(name, assembly, null);
+            context.ResolvingUnmanagedDll += (_, name) => Resolve(name);
         }
     }
 
-    private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
+    private static IntPtr Resolve(string libraryName)
     {
         if (libraryName != NativeName && libraryName != NativeFile) return IntPtr.Zero;
         lock (Gate)
