@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -67,7 +68,7 @@ internal sealed class NormalEquations : IDisposable
         var xt = x64.t(); // [d, N]
         _a.addmm_(xt, x64);
         _b.addmm_(xt, z64);
-        _zSquared.add_(z64.square().sum(), HeldScalars.One);
+        _zSquared.add_(HeldScalars.Square(z64).sum(), HeldScalars.One);
         Rows += x.shape[0];
     }
 

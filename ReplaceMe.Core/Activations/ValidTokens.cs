@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -56,7 +57,7 @@ internal static class ValidTokens
             throw new ArgumentException("Every row of the attention mask needs at least one real token (mask = 1).", nameof(attentionMask));
         long width = attentionMask.shape[1];
         // Position + 1 at valid places, 0 elsewhere: the row maximum is one past the last real token.
-        var positions = arange(1, width + 1, ScalarType.Int64, attentionMask.device).unsqueeze(0); // [1, T]
+        var positions = HeldScalars.Arange(1, width + 1, attentionMask.device).unsqueeze(0); // [1, T]
         var last = positions.mul(valid.to(ScalarType.Int64)).amax([1]).sub(HeldScalars.One); // [B]
         return last.MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -14,9 +15,9 @@ internal sealed class AdamStep : IDisposable
 {
     private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
     private readonly double _learningRate;
-    private readonly Scalar _beta1 = Beta1.ToScalar(), _oneMinusBeta1 = (1 - Beta1).ToScalar();
-    private readonly Scalar _beta2 = Beta2.ToScalar(), _oneMinusBeta2 = (1 - Beta2).ToScalar();
-    private readonly Scalar _epsilon = Epsilon.ToScalar();
+    private readonly Scalar _beta1 = HeldScalars.Hold(Beta1), _oneMinusBeta1 = HeldScalars.Hold(1 - Beta1);
+    private readonly Scalar _beta2 = HeldScalars.Hold(Beta2), _oneMinusBeta2 = HeldScalars.Hold(1 - Beta2);
+    private readonly Scalar _epsilon = HeldScalars.Hold(Epsilon);
     private readonly Tensor _m, _v; // first and second moment estimates, shaped like the parameter
     private int _t;
 
@@ -47,10 +48,8 @@ internal sealed class AdamStep : IDisposable
         _m.mul_(_beta1).add_(grad, _oneMinusBeta1);                 // m ← β₁m + (1 − β₁)g
         _v.mul_(_beta2).addcmul_(grad, grad, _oneMinusBeta2);       // v ← β₂v + (1 − β₂)g²
         double bias1 = 1 - Math.Pow(Beta1, _t), bias2 = 1 - Math.Pow(Beta2, _t);
-        using var invSqrtBias2 = (1 / Math.Sqrt(bias2)).ToScalar();
-        using var stepSize = (-_learningRate / bias1).ToScalar();
-        var denominator = _v.sqrt().mul_(invSqrtBias2).add_(_epsilon, HeldScalars.One); // √v̂ + ε
-        parameter.addcdiv_(_m, denominator, stepSize);              // θ ← θ − lr·m̂/(√v̂ + ε)
+        var denominator = HeldScalars.TimesInPlace(_v.sqrt(), 1 / Math.Sqrt(bias2)).add_(_epsilon, HeldScalars.One); // √v̂ + ε
+        HeldScalars.AddCDivInPlace(parameter, _m, denominator, -_learningRate / bias1); // θ ← θ − lr·m̂/(√v̂ + ε)
     }
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Modeling;
 using System.Diagnostics;
 using ReplaceMe.Core.Activations;
@@ -126,9 +127,9 @@ internal sealed class CosineFit : ITransformFit
     {
         var mapped = batch[0].mm(weight); // X·T, [n, d]
         var (prediction, reference) = _options.Loss == CosineLoss.Exact
-            ? (batch[1].add(mapped, HeldScalars.One), batch[2]) // Y + X·T vs target (Eq. 7)
+            ? (HeldScalars.Sum(batch[1], mapped), batch[2]) // Y + X·T vs target (Eq. 7)
             : (mapped, batch[1]); // X·T vs Z (Eq. 8)
-        return nn.functional.cosine_similarity(prediction, reference, dim: 1, eps: CosineEpsilon).neg().add(HeldScalars.One).mean();
+        return nn.functional.cosine_similarity(prediction, reference, dim: 1, eps: CosineEpsilon).neg().add(HeldScalars.One, HeldScalars.One).mean();
     }
 
     /// <summary>The least-squares T on the stored rows (float64 normal equations), as the optimiser's start.</summary>

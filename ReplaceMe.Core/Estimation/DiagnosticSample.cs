@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Activations;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -50,9 +51,9 @@ internal sealed class DiagnosticSample : IDisposable
                 var target = batch[2].to(ScalarType.Float64); // [n, d]
                 var mapped = t is null ? x : x.mm(t); // X·T, [n, d]
                 var z = target - y; // [n, d]
-                cosineSum += nn.functional.cosine_similarity(y + mapped, target, dim: 1, eps: 1e-12).sum().item<double>();
-                residualSquared += (mapped - z).square().sum().item<double>();
-                targetSquared += z.square().sum().item<double>();
+                cosineSum += nn.functional.cosine_similarity(HeldScalars.Sum(y, mapped), target, dim: 1, eps: 1e-12).sum().item<double>();
+                residualSquared += HeldScalars.Square(mapped - z).sum().item<double>();
+                targetSquared += HeldScalars.Square(z).sum().item<double>();
             }
             finally { TokenRowStore.DisposeAll(batch); }
         }

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using System.Diagnostics;
 using ReplaceMe.Core.Pruning;
 using TorchSharp;
@@ -35,8 +36,8 @@ internal sealed class IdentityFit : ITransformFit
         using var scope = NewDisposeScope();
         var x = mlpOutput.to(ScalarType.Float64, _device); // [N, d]
         var z = target.to(ScalarType.Float64, _device).sub(attentionResidual.to(ScalarType.Float64, _device)); // [N, d]
-        _residualSquared += (x - z).square().sum().item<double>();
-        _targetSquared += z.square().sum().item<double>();
+        _residualSquared += HeldScalars.Square(x - z).sum().item<double>();
+        _targetSquared += HeldScalars.Square(z).sum().item<double>();
         _tokens += mlpOutput.shape[0];
         _sample.Add(mlpOutput, attentionResidual, target);
         _context.Progress?.Report(new PruningProgress("estimate", Block: _cut.Start, Tokens: _tokens));

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -39,8 +40,7 @@ internal static class LeastSquaresSolver
         using var scope = NewDisposeScope();
         long d = gram.shape[0];
         var eye = torch.eye(d, dtype: ScalarType.Float64, device: gram.device); // [d, d]
-        using var ridgeScalar = ridge.ToScalar(); // held until the calls return (see HeldScalars)
-        var posed = gram.add(eye.mul(ridgeScalar), HeldScalars.One); // A + αI
+        var posed = HeldScalars.AddScaled(gram, eye, ridge); // A + αI
         double meanDiagonal = gram.diagonal().mean().item<double>();
         double? condition = Condition(posed);
 
@@ -50,8 +50,7 @@ internal static class LeastSquaresSolver
         foreach (double delta in dampings)
         {
             using var attempt = NewDisposeScope();
-            using var deltaScalar = delta.ToScalar();
-            var matrix = delta == 0 ? posed : posed.add(eye.mul(deltaScalar), HeldScalars.One); // [d, d]
+            var matrix = delta == 0 ? posed : HeldScalars.AddScaled(posed, eye, delta); // [d, d]
             var (factor, info) = linalg.cholesky_ex(matrix); // factor: lower-triangular [d, d]
             if (info.item<int>() != 0 || NumericallySingular(factor, matrix)) continue;
             var t = cholesky_solve(cross, factor); // [d, d]
@@ -73,7 +72,7 @@ internal static class LeastSquaresSolver
     private static bool NumericallySingular(Tensor factor, Tensor matrix)
     {
         using var scope = NewDisposeScope();
-        var share = factor.diagonal().square().div(matrix.diagonal().clamp_min(double.Epsilon)); // [d]
+        var share = HeldScalars.Square(factor.diagonal()).div(HeldScalars.ClampMin(matrix.diagonal(), double.Epsilon)); // [d]
         return share.min().item<double>() < factor.shape[0] * MachineEpsilon;
     }
 
@@ -82,8 +81,7 @@ internal static class LeastSquaresSolver
     private static LeastSquaresSolution SolveDiagonal(Tensor gram, Tensor cross, double ridge)
     {
         using var scope = NewDisposeScope();
-        using var ridgeScalar = ridge.ToScalar(); // held until the call returns (see HeldScalars)
-        var denominator = gram.diagonal().add(ridgeScalar, HeldScalars.One); // [d]: A_jj + α
+        var denominator = HeldScalars.Plus(gram.diagonal(), ridge); // [d]: A_jj + α
         var numerator = cross.diagonal(); // [d]: B_jj
         // A dimension that is exactly zero in every row (and no ridge) leaves t_j free: take the minimum-norm 0.
         var dead = denominator.le(HeldScalars.Zero);

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,7 +20,7 @@ internal sealed class DecoderAttention : nn.Module
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        _scaleScalar = (1.0 / Math.Sqrt(_headDim)).ToScalar(); // held for the module's lifetime: see RmsNorm on TorchSharp's Scalar handles
+        _scaleScalar = HeldScalars.Hold(1.0 / Math.Sqrt(_headDim)); // held for the module's lifetime: see RmsNorm on TorchSharp's Scalar handles
         QProj = nn.Linear(config.HiddenSize, _heads * _headDim, config.QkvBias, device, dtype);
         KProj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, device, dtype);
         VProj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, device, dtype);

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

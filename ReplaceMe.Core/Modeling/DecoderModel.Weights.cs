@@ -63,7 +63,7 @@ public sealed partial class DecoderModel
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
                 parameter.zero_();
             else
-                parameter.copy_(normal(0.0, 0.02, parameter.shape, ScalarType.Float32, CPU, generator: generator));
+                parameter.copy_(HeldScalars.Normal(0.0, 0.02, parameter.shape, ScalarType.Float32, CPU, generator));
         }
     }
 

@@ -129,17 +129,15 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
     {
         using var scope = NewDisposeScope();
         long total = fullMask.shape[1], t = total - pastLength;
-        var keyIndex = arange(total, ScalarType.Int64, Device).unsqueeze(0);                       // [1, Tk]
-        var queryIndex = arange(pastLength, total, 1, ScalarType.Int64, Device).unsqueeze(1);    // [T, 1]
+        var keyIndex = HeldScalars.Arange(0, total, Device).unsqueeze(0);                          // [1, Tk]
+        var queryIndex = HeldScalars.Arange(pastLength, total, Device).unsqueeze(1);              // [T, 1]
         var allowed = keyIndex <= queryIndex;                                                     // [T, Tk]
         if (Config.SlidingWindow is int window)
         {
-            using var windowScalar = window.ToScalar(); // held until the call returns (see HeldScalars)
-            allowed = allowed.logical_and(queryIndex.sub(keyIndex).lt(windowScalar));
+            allowed = allowed.logical_and(HeldScalars.LessThan(queryIndex.sub(keyIndex), window));
         }
         allowed = allowed.unsqueeze(0).unsqueeze(0).logical_and(fullMask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(1)); // [B, 1, T, Tk]
-        using var lowest = finfo(DType).min.ToScalar(); // held until the call returns (see HeldScalars)
-        var bias = zeros([fullMask.shape[0], 1, t, total], DType, Device).masked_fill(allowed.logical_not(), lowest);
+        var bias = HeldScalars.MaskedFill(zeros([fullMask.shape[0], 1, t, total], DType, Device), allowed.logical_not(), finfo(DType).min);
         return bias.MoveToOuterDisposeScope();
     }
 

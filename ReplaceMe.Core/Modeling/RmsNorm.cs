@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,7 +18,7 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public RmsNorm(long size, double eps, Device device, ScalarType dtype) : base(nameof(RmsNorm))
     {
-        _epsScalar = eps.ToScalar();
+        _epsScalar = HeldScalars.Hold(eps);
         Weight = new Parameter(ones(size, dtype, device), requires_grad: false);
         register_parameter("weight", Weight);
     }
@@ -34,7 +35,7 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var inputType = input.dtype;
         var h = input.to(Precision.AtLeastFloat32(inputType));
-        var variance = h.square().mean([-1L], keepdim: true);
+        var variance = HeldScalars.Square(h).mean([-1L], keepdim: true);
         h = h * rsqrt(variance.add(_epsScalar, HeldScalars.One));
         return (Weight * h.to(inputType)).MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Modeling;

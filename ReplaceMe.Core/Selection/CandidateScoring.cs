@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
@@ -109,7 +110,7 @@ internal sealed class CandidateScoring : IDisposable
                 using var capture = new ActivationCapture([v]);
                 _view.RunBlocks(state, v, v + 1, capture);
                 var a = capture[v];
-                var replaced = t is null ? a.Output.clone() : a.AttentionResidual() + a.MlpOutput.matmul(t); // Y + M·T, [B, T, d]
+                var replaced = t is null ? a.Output.clone() : HeldScalars.Sum(a.AttentionResidual(), a.MlpOutput.matmul(t)); // Y + M·T, [B, T, d]
                 sums[start] += BranchLoss(replaced, ids, mask, start + _length, predictors, targetIds);
             }
         }

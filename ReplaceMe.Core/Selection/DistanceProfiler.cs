@@ -112,7 +112,7 @@ public sealed partial class DistanceProfiler
     internal static Tensor Distance(Tensor cosine, DistanceMetric metric)
     {
         var c = cosine.clamp(HeldScalars.MinusOne, HeldScalars.One);
-        return metric == DistanceMetric.Angular ? c.acos() / HeldScalars.Pi : c.neg().add(HeldScalars.One);
+        return metric == DistanceMetric.Angular ? c.acos() / HeldScalars.Pi : c.neg().add(HeldScalars.One, HeldScalars.One);
     }
 
     /// <summary>Unit rows in float64 (a zero row stays zero), after checking that every value is finite.</summary>
@@ -135,7 +135,7 @@ public sealed partial class DistanceProfiler
             ? TokenPositions.LastValidFlatIndices(mask)                      // [B']
             : TokenPositions.ValidFlatIndices(mask);                         // [N]
         long count = select.shape[0];
-        long sequences = (mask.sum(1) > 0).sum().item<long>();
+        long sequences = mask.sum(1).gt(HeldScalars.Zero).sum().item<long>();
         if (count == 0) return (0, 0);
 
         int blocks = model.BlockCount, window = maxLength + 1;

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using static TorchSharp.torch;
@@ -71,7 +72,7 @@ internal sealed class ReplacedModelView : IDisposable
                 continue;
             }
             var mlp = a.MlpOutput.matmul(transform!);                     // M·T, [B, T, d]
-            var output = a.AttentionResidual() + mlp;                     // Y + M·T
+            var output = HeldScalars.Sum(a.AttentionResidual(), mlp);                   // Y + M·T
             state.Hidden = output.to(state.Hidden.dtype).MoveToOuterDisposeScope();
             if (wanted) capture!.Record(v, a.Input, mlp, output);
         }

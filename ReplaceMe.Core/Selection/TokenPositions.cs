@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,10 +29,10 @@ internal static class TokenPositions
         var m = mask.to(ScalarType.Int64);                                 // [B, T]
         long b = m.shape[0], t = m.shape[1];
         // (t + 1) at real positions, 0 at padding: the argmax is the last real position.
-        var weighted = m * arange(1, t + 1, ScalarType.Int64, m.device).unsqueeze(0); // [B, T]
+        var weighted = m * HeldScalars.Arange(1, t + 1, m.device).unsqueeze(0); // [B, T]
         var last = weighted.argmax(1);                                     // [B]
-        var hasToken = m.sum(1) > 0;                                       // [B]
-        var flat = arange(b, ScalarType.Int64, m.device) * t + last;        // [B]
+        var hasToken = m.sum(1).gt(HeldScalars.Zero);                      // [B]
+        var flat = HeldScalars.Sum(HeldScalars.Times(HeldScalars.Arange(0, b, m.device), t), last); // [B]
         return flat.masked_select(hasToken).MoveToOuterDisposeScope();
     }
 
@@ -48,7 +49,7 @@ internal static class TokenPositions
         if (t > 1)
             pairs[TensorIndex.Colon, TensorIndex.Slice(0, t - 1)] = m.narrow(1, 0, t - 1) * m.narrow(1, 1, t - 1);
         var predictors = nonzero(pairs.reshape(-1)).reshape(-1);           // [N]
-        var targets = predictors + 1;                                      // same row, next position
+        var targets = HeldScalars.Plus(predictors, 1L);                                     // same row, next position
         return (predictors.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope());
     }
 
