@@ -1,6 +1,7 @@
 using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 

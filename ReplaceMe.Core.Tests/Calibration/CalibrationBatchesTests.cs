@@ -1,6 +1,7 @@
 using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Tests.Calibration;
 

@@ -1,5 +1,6 @@
 using Microsoft.ML.Tokenizers;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 
 namespace ReplaceMe.Core.Tests.Checkpoints;
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Modeling;
 
 namespace ReplaceMe.Core.Tests.Checkpoints;
 

@@ -1,7 +1,8 @@
-using ReplaceMe.Core.Tests.Cli;
 using System.Text.Json.Nodes;
 using ReplaceMe.Cli;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tests.Cli;
 
 namespace ReplaceMe.Core.Tests.Evaluation;
 

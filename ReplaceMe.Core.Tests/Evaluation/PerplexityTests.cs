@@ -1,5 +1,6 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Evaluation;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Tests.Evaluation;
 

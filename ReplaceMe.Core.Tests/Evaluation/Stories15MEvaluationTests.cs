@@ -1,6 +1,8 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Evaluation;
+using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Tests.Evaluation;
 

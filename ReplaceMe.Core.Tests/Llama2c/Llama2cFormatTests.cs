@@ -1,4 +1,6 @@
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
+using ReplaceMe.Core.Modeling;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Tests.Llama2c;

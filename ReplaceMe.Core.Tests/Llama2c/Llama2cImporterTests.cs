@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
 using Xunit.Abstractions;
 

@@ -1,5 +1,7 @@
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Tests.Llama2c;
 

@@ -5,6 +5,7 @@ using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Tests.Modeling;
+using ReplaceMe.Core.Tokenizers;
 using static ReplaceMe.Core.Tests.Pruning.PipelineFixtures;
 using static TorchSharp.torch;
 

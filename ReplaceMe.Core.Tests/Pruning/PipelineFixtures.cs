@@ -2,6 +2,7 @@ using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Surgery;
+using ReplaceMe.Core.Tokenizers;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Tests.Pruning;

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Tests.Pruning;

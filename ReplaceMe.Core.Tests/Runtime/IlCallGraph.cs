@@ -182,6 +182,10 @@ internal static class IlCallGraph
         return declaring.IsNil ? TypeName(md, handle) : TopLevelName(md, declaring);
     }
 
+    /// <summary>The metadata-token operands (methods, fields, types) of every instruction of a method body.</summary>
+    public static IEnumerable<int> Tokens(BlobReader il) =>
+        Instructions(il).Where(i => i.Token != 0).Select(i => i.Token);
+
     private static IEnumerable<(int Offset, ILOpCode OpCode, int Token, ILOpCode? NextOp, int NextToken)> Instructions(BlobReader il)
     {
         var decoded = new List<(int Offset, ILOpCode OpCode, int Token)>();

@@ -4,6 +4,7 @@ using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Selection;
 using ReplaceMe.Core.Tests.Modeling;
+using ReplaceMe.Core.Tokenizers;
 using static ReplaceMe.Core.Tests.Selection.SelectionFixtures;
 using static TorchSharp.torch;
 

@@ -1,6 +1,7 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Selection;
+using ReplaceMe.Core.Tokenizers;
 using static ReplaceMe.Core.Tests.Selection.SelectionFixtures;
 
 namespace ReplaceMe.Core.Tests.Selection;

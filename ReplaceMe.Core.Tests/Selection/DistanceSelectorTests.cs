@@ -2,6 +2,7 @@ using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Selection;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Tests.Selection;
 

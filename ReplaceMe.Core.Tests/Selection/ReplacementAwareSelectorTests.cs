@@ -2,6 +2,7 @@ using System.Globalization;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Selection;
+using ReplaceMe.Core.Tokenizers;
 using static ReplaceMe.Core.Tests.Selection.SelectionFixtures;
 using static TorchSharp.torch;
 

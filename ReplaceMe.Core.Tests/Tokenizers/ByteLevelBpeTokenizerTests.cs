@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Tests.Tokenizers;
 

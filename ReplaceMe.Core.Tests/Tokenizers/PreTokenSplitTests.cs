@@ -1,4 +1,5 @@
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Tests.Tokenizers;
 

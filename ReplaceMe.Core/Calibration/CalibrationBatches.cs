@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Calibration;

@@ -1,6 +1,7 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Calibration;
 
@@ -39,7 +40,7 @@ public static class SelfGeneratedText
     /// <exception cref="ArgumentException">The prompt is empty and the tokenizer has no BOS token.</exception>
     public static IReadOnlyList<IReadOnlyList<int>> GenerateTokens(
         DecoderModel model, ITextTokenizer tokenizer, int count, SelfGeneratedOptions? options = null,
-        IProgress<Pruning.PruningProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<PruningProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -69,7 +70,7 @@ public static class SelfGeneratedText
             };
             var continuations = generator.Generate(Enumerable.Repeat(prompt, rows).ToList(), generation, cancellationToken: cancellationToken);
             foreach (var c in continuations) documents.Add([.. prompt, .. c]);
-            progress?.Report(new Pruning.PruningProgress("calibration", (double)documents.Count / count, Tokens: documents.Sum(d => (long)d.Count),
+            progress?.Report(new PruningProgress("calibration", (double)documents.Count / count, Tokens: documents.Sum(d => (long)d.Count),
                 Message: $"generated {documents.Count}/{count} documents"));
         }
         return documents;
@@ -79,7 +80,7 @@ public static class SelfGeneratedText
     /// <inheritdoc cref="GenerateTokens" path="/exception"/>
     public static IReadOnlyList<string> Generate(
         DecoderModel model, ITextTokenizer tokenizer, int count, SelfGeneratedOptions? options = null,
-        IProgress<Pruning.PruningProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        IProgress<PruningProgress>? progress = null, CancellationToken cancellationToken = default) =>
         GenerateTokens(model, tokenizer, count, options, progress, cancellationToken)
             .Select(ids => tokenizer.Decode(ids, skipSpecialTokens: true)).ToList();
 }

@@ -1,6 +1,7 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Evaluation;
 

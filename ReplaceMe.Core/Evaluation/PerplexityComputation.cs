@@ -1,5 +1,6 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Evaluation;
 
@@ -13,7 +14,7 @@ internal static class PerplexityComputation
 {
     public static PerplexityResult Run(
         ITransformerAdapter model, ITextTokenizer tokenizer, string corpus, IReadOnlyList<string> documents,
-        EvaluationOptions options, IProgress<Pruning.PruningProgress>? progress, CancellationToken cancellationToken)
+        EvaluationOptions options, IProgress<PruningProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(documents);
         if (documents.Count == 0) throw new ArgumentException($"Corpus '{corpus}' has no documents.", nameof(documents));
@@ -25,7 +26,7 @@ internal static class PerplexityComputation
             throw new ArgumentException($"Corpus '{corpus}': no document has two or more tokens, so there is nothing to score ({skipped} skipped).", nameof(documents));
 
         var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options.BatchSize, options.PaddingSide,
-            done => progress?.Report(new Pruning.PruningProgress("evaluate", (double)done / rows.Count, Message: $"{corpus}: perplexity window {done}/{rows.Count}")),
+            done => progress?.Report(new PruningProgress("evaluate", (double)done / rows.Count, Message: $"{corpus}: perplexity window {done}/{rows.Count}")),
             cancellationToken);
         double nll = 0;
         long tokens = 0;

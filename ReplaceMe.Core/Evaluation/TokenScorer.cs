@@ -1,5 +1,6 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 

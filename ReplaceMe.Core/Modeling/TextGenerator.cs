@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 

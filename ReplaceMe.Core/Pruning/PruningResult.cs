@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Selection;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Pruning;
 

@@ -9,6 +9,7 @@ using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Selection;
 using ReplaceMe.Core.Surgery;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Pruning;
 

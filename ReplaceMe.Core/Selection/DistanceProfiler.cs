@@ -4,6 +4,7 @@ using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -2,6 +2,7 @@ using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Selection;
 

@@ -3,6 +3,7 @@ using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Selection;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ReplaceMe.Core;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Pruning;
 using static TorchSharp.torch;

@@ -3,6 +3,7 @@ using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Evaluation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Tokenizers;
 using TorchSharp;
 
 /// <summary>The device snippets of docs/getting-started.md.</summary>

@@ -1,6 +1,7 @@
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Evaluation;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 
 /// <summary>The snippet of docs/evaluation.md, compiled with the variables it assumes as parameters.</summary>
 public static class EvaluationSnippets

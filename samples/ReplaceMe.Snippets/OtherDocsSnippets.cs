@@ -1,8 +1,11 @@
 using Microsoft.Extensions.Logging;
+using ReplaceMe.Core;
 using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Tokenizers;
 
 /// <summary>
 /// The snippets of docs/pruning.md and docs/tokenizers-and-import.md, compiled with the variables they assume as

@@ -2,9 +2,10 @@
 // into a fresh console project that references the packed ReplaceMe.Core, runs it and checks its output.
 // <snippet:quick-start>
 using ReplaceMe.Core.Calibration;
-using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Tokenizers;
 
 // A folder with Karpathy's stories15M.bin and tokenizer.model (llama2.c format); import it as a Hugging Face folder.
 string source = args.Length > 0 ? args[0] : "stories15M";

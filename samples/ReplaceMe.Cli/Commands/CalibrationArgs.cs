@@ -2,6 +2,7 @@ using System.CommandLine;
 using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Cli.Commands;
 

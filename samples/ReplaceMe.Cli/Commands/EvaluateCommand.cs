@@ -3,6 +3,7 @@ using ReplaceMe.Core;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Evaluation;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Cli.Commands;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 
 namespace ReplaceMe.Cli.Commands;
 

@@ -2,12 +2,15 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using ReplaceMe.Cli.Plots;
+using ReplaceMe.Core;
 using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Evaluation;
+using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Cli.Demo;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ReplaceMe.Core;
 using ReplaceMe.Core.Pruning;
 using Spectre.Console;
 

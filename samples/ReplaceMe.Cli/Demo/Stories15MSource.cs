@@ -4,6 +4,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using ReplaceMe.Core;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Llama2c;
 
 namespace ReplaceMe.Cli.Demo;
 

@@ -1,7 +1,9 @@
+using ReplaceMe.Core;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Surgery;
+using ReplaceMe.Core.Tokenizers;
 
 /// <summary>The pipeline snippets of docs/api-guide.md, as compiled methods.</summary>
 public static class PipelineSnippets

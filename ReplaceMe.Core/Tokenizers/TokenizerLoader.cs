@@ -1,4 +1,4 @@
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>Loads the tokenizer of a Hugging Face model folder.</summary>
 public static class TokenizerLoader

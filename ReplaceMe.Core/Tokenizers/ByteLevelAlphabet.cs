@@ -1,4 +1,4 @@
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>
 /// GPT-2's reversible byte-to-character table: every byte 0..255 maps to one printable BMP character so that BPE

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>Reads a Hugging Face <c>tokenizer.json</c> holding a byte-level BPE model into a <see cref="ByteLevelBpeTokenizer"/>.</summary>
 internal static class TokenizerJsonReader

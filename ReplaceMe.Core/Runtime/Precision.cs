@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace ReplaceMe.Core.Modeling;
+namespace ReplaceMe.Core.Runtime;
 
 /// <summary>Dtype rules shared by the model's numerically sensitive steps.</summary>
 internal static class Precision

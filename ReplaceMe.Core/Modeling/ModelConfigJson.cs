@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ReplaceMe.Core.Modeling;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Modeling;
 
 /// <summary>
 /// Reads and writes a Hugging Face <c>config.json</c> of the Llama family (<c>model_type</c> llama, mistral, qwen2,

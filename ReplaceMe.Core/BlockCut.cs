@@ -1,4 +1,4 @@
-namespace ReplaceMe.Core.Pruning;
+namespace ReplaceMe.Core;
 
 /// <summary>
 /// A run of consecutive blocks to remove: the half-open range <c>[Start, End)</c> of 0-based block indices.

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>The parts of a Hugging Face <c>tokenizer_config.json</c> that change encoding: BOS/EOS flags and token names.</summary>
 internal sealed record TokenizerConfigJson

@@ -1,4 +1,4 @@
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>A model's tokenizer: text to ids and back, with its special token ids.</summary>
 public interface ITextTokenizer

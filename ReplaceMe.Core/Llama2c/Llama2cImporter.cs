@@ -3,10 +3,13 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Tokenizers;
 using static TorchSharp.torch;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Llama2c;
 
 /// <summary>Converts a llama2.c checkpoint (legacy <c>.bin</c>, fp32) and its <c>tokenizer.model</c> into a Hugging Face Llama folder.</summary>
 public static partial class Llama2cImporter

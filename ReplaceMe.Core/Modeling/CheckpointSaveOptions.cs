@@ -1,6 +1,7 @@
+using ReplaceMe.Core.Checkpoints;
 using static TorchSharp.torch;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Modeling;
 
 /// <summary>How <see cref="HfCheckpointFolder.Save"/> writes a checkpoint folder.</summary>
 public sealed record CheckpointSaveOptions

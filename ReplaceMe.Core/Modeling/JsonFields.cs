@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Modeling;
 
 /// <summary>
 /// Typed access to JSON object fields with errors that name the key and the file. A key that is absent or

@@ -1,6 +1,6 @@
 using Microsoft.ML.Tokenizers;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>
 /// A SentencePiece BPE <c>tokenizer.model</c> (Llama 2, Mistral v0.x, TinyLlama) through Microsoft.ML.Tokenizers'

@@ -1,4 +1,4 @@
-namespace ReplaceMe.Core.Pruning;
+namespace ReplaceMe.Core;
 
 /// <summary>A progress report of long-running pruning and evaluation work.</summary>
 /// <param name="Stage">What is running: "calibration", "profile", "estimate", "surgery", "evaluate", …</param>

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>What a byte-level BPE tokenizer is made of, as read from <c>tokenizer.json</c> (+ <c>tokenizer_config.json</c>).</summary>
 internal sealed record ByteLevelBpeDefinition

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Llama2c;
 
 /// <summary>
 /// Rebuilds a SentencePiece <c>tokenizer.model</c> from a llama2.c <c>tokenizer.bin</c> of a Llama-style vocabulary

@@ -1,10 +1,11 @@
 using System.Text;
 using System.Text.Json;
+using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Runtime;
 using static TorchSharp.torch;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Modeling;
 
 /// <summary>
 /// Writes a Hugging Face checkpoint folder that <c>transformers</c> can load: <c>config.json</c>, safetensors under

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>
 /// One pre-tokenization step of a <c>tokenizer.json</c>: split text at a regex's matches, keeping each match as its own

@@ -1,4 +1,4 @@
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>A token of <c>tokenizer.json</c>'s <c>added_tokens</c>: matched whole in the raw text before BPE.</summary>
 /// <param name="Id">Its id.</param>

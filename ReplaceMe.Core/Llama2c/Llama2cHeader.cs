@@ -1,4 +1,4 @@
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Llama2c;
 
 /// <summary>
 /// The 7-int32 header of a llama2.c legacy <c>.bin</c> checkpoint and the file layout it implies: fp32 tensors

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace ReplaceMe.Core.Checkpoints;
+namespace ReplaceMe.Core.Tokenizers;
 
 /// <summary>Batch encoding and decoding on any <see cref="ITextTokenizer"/>.</summary>
 public static class TokenizerExtensions
