@@ -11,7 +11,7 @@ namespace ReplaceMe.Core.Activations;
 /// uniform random subset (deterministic for a seed). Rows fill RAM up to a byte budget; the rest goes to a temporary
 /// file that is deleted when the store is disposed (the file is opened delete-on-close, so it also goes away when an
 /// exception unwinds through a <c>using</c>). Memory does not depend on the number of rows offered, only on the cap
-/// and the budget (METHOD.md §11 P4).
+/// and the budget (docs/method.md, "Cosine memory").
 /// </summary>
 internal sealed class TokenRowStore : IDisposable
 {

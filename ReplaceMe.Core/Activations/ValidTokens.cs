@@ -7,7 +7,7 @@ namespace ReplaceMe.Core.Activations;
 
 /// <summary>
 /// Selects the rows of a padded batch that belong to real tokens (attention mask = 1), so padding never enters any
-/// statistic (METHOD.md §11 P1). Works for left and right padding alike.
+/// statistic (docs/method.md, "Padding tokens"). Works for left and right padding alike.
 /// </summary>
 internal static class ValidTokens
 {

@@ -6,7 +6,7 @@ namespace ReplaceMe.Core.Estimation;
 /// <summary>
 /// The paper's gradient estimator (§2.3): minimises the cosine distance between the replaced and the original
 /// block output with Adam over stored token rows. Rows are kept for valid tokens only, capped by a seeded uniform
-/// subsample, and spill to a temporary file beyond the memory budget (METHOD.md §11 P4). See docs/estimators.md.
+/// subsample, and spill to a temporary file beyond the memory budget (docs/method.md, "Cosine memory"). See docs/estimators.md.
 /// </summary>
 public sealed class CosineEstimator : ITransformEstimator
 {

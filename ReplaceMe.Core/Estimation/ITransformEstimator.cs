@@ -6,7 +6,7 @@ namespace ReplaceMe.Core.Estimation;
 
 /// <summary>
 /// Estimates the linear map T (<c>[d, d]</c>) that replaces a cut, from activations streamed at valid
-/// (unpadded) token positions. Notation (METHOD.md §0, i = cut start − 1, n = cut length):
+/// (unpadded) token positions. Notation (docs/method.md, "Notation"; i = cut start − 1, n = cut length):
 /// X = M_i (MLP output of block i), Y = L_i − M_i (attention residual of block i), target = L_{i+n}
 /// (output of the last removed block, pre-final-norm), Z = target − Y. The replaced model computes
 /// <c>Y + X·T</c> where it used to compute the target.

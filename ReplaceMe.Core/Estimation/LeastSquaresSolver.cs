@@ -13,7 +13,7 @@ namespace ReplaceMe.Core.Estimation;
 internal sealed record LeastSquaresSolution(Tensor Transform, double Damping, bool UsedPseudoInverse, double? ConditionEstimate);
 
 /// <summary>
-/// Solves min_T ‖X·T − Z‖² + α‖T‖² from A = XᵀX and B = XᵀZ in float64 (METHOD.md §11 P3): Cholesky of A + (α + δ)I
+/// Solves min_T ‖X·T − Z‖² + α‖T‖² from A = XᵀX and B = XᵀZ in float64 (docs/method.md, "Solving the normal equations"): Cholesky of A + (α + δ)I
 /// with δ = 0 first, then δ = 1e-10·mean(diag A) growing ×10 up to 1e-4·mean(diag A) when the factorisation fails or
 /// gives a non-finite T, then the pseudo-inverse. Never an explicit inverse.
 /// </summary>

@@ -6,8 +6,6 @@ namespace ReplaceMe.Core.Modeling;
 
 public sealed partial class DecoderModel
 {
-    private static readonly string[] SupportedModelTypes = ["llama", "mistral", "qwen2", "qwen3"];
-
     /// <summary>
     /// Builds a model with random weights (normal, std 0.02, like Hugging Face's initializer; norms 1, biases 0):
     /// for tests, benchmarks, or as the shell that <see cref="LoadStateDict"/> fills.
@@ -37,8 +35,7 @@ public sealed partial class DecoderModel
 
     private static void Validate(ModelConfig config)
     {
-        if (!SupportedModelTypes.Contains(config.ModelType))
-            throw new UnsupportedModelException($"model_type '{config.ModelType}' is not supported (supported: {string.Join(", ", SupportedModelTypes)}).");
+        ModelFamily.Get(config.ModelType, "the model config");
         if (config.HiddenSize <= 0 || config.IntermediateSize <= 0 || config.NumHiddenLayers < 0 || config.VocabSize <= 0 || config.HeadDim <= 0 || config.HeadDim % 2 != 0)
             throw new UnsupportedModelException(
                 $"Config sizes must be positive (hidden_size {config.HiddenSize}, intermediate_size {config.IntermediateSize}, " +

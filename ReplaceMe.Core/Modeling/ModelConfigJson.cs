@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using ReplaceMe.Core.Modeling;
 
 namespace ReplaceMe.Core.Modeling;
 
@@ -12,7 +11,7 @@ namespace ReplaceMe.Core.Modeling;
 public static class ModelConfigJson
 {
     /// <summary>The <c>model_type</c> values this library can run.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3"];
+    public static IReadOnlyList<string> SupportedModelTypes => ModelFamily.Names;
 
     /// <summary>Reads and parses a <c>config.json</c> file.</summary>
     /// <param name="configJsonPath">Path of the <c>config.json</c>.</param>
@@ -50,9 +49,7 @@ public static class ModelConfigJson
         var f = new JsonFields(json, sourceName);
         var modelType = f.OptionalString("model_type")
             ?? throw new CheckpointFormatException($"{sourceName} lacks the required key 'model_type'.");
-        if (!SupportedModelTypes.Contains(modelType))
-            throw new UnsupportedModelException(
-                $"model_type '{modelType}' in {sourceName} is not supported; supported: {string.Join(", ", SupportedModelTypes)}.");
+        var family = ModelFamily.Get(modelType, sourceName);
 
         int hidden = f.RequiredInt("hidden_size");
         int heads = f.RequiredInt("num_attention_heads");
@@ -60,7 +57,7 @@ public static class ModelConfigJson
         if (heads % kvHeads != 0)
             throw f.Error("num_key_value_heads", $"a divisor of num_attention_heads ({heads})");
         int? headDim = f.OptionalInt("head_dim", 1);
-        if (headDim is null && modelType == "qwen3") headDim = 128; // Qwen3Config's default
+        headDim ??= family.DefaultHeadDim;
         if (headDim is null && hidden % heads != 0)
             throw f.Error("hidden_size", $"a multiple of num_attention_heads ({heads}) when head_dim is absent");
 
@@ -74,14 +71,10 @@ public static class ModelConfigJson
         bool attentionBias = f.OptionalBool("attention_bias") ?? false;
         bool mlpBias = f.OptionalBool("mlp_bias") ?? false;
         int layers = f.RequiredInt("num_hidden_layers");
-        var (qkvBias, outputBias) = modelType switch
-        {
-            "qwen2" => (true, false),
-            "mistral" => (false, false),
-            _ => (attentionBias, attentionBias),
-        };
-        if (modelType != "llama" && mlpBias)
-            throw new UnsupportedModelException($"mlp_bias=true in {sourceName} is only defined for model_type llama, not '{modelType}'.");
+        bool qkvBias = family.FixedQkvBias ?? attentionBias, outputBias = family.FixedOutputBias ?? attentionBias;
+        if (!family.HasMlpBias && mlpBias)
+            throw new UnsupportedModelException(
+                $"mlp_bias=true in {sourceName} is not defined for model_type '{modelType}' (only for {string.Join(", ", ModelFamily.All.Where(m => m.HasMlpBias).Select(m => m.ModelType))}).");
 
         return new ModelConfig
         {
@@ -93,7 +86,7 @@ public static class ModelConfigJson
             NumKeyValueHeads = kvHeads,
             HeadDim = headDim ?? hidden / heads,
             VocabSize = f.RequiredInt("vocab_size"),
-            MaxPositionEmbeddings = f.OptionalInt("max_position_embeddings", 1) ?? DefaultMaxPositions(modelType),
+            MaxPositionEmbeddings = f.OptionalInt("max_position_embeddings", 1) ?? family.DefaultMaxPositions,
             RmsNormEps = f.OptionalDouble("rms_norm_eps", positive: true) ?? 1e-6,
             RopeTheta = ropeTheta,
             RopeScaling = ropeScaling,
@@ -101,8 +94,8 @@ public static class ModelConfigJson
             QkvBias = qkvBias,
             OutputBias = outputBias,
             MlpBias = mlpBias,
-            QkNorm = modelType == "qwen3",
-            SlidingWindow = ParseSlidingWindow(f, modelType, layers, sourceName),
+            QkNorm = family.QkNorm,
+            SlidingWindow = ParseSlidingWindow(f, family, layers, sourceName),
             BosTokenId = f.OptionalInt("bos_token_id"),
             EosTokenIds = f.IntOrIntList("eos_token_id"),
             PadTokenId = f.OptionalInt("pad_token_id"),
@@ -119,10 +112,11 @@ public static class ModelConfigJson
     public static JsonObject ToJson(ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
+        var family = ModelFamily.Get(config.ModelType, "the config being written");
         var o = (JsonObject)config.Raw.DeepClone();
         o["model_type"] = config.ModelType;
         // transformers' pipelines and the Hub read "architectures"; configs built in code lack it.
-        o["architectures"] ??= new JsonArray(ArchitectureName(config.ModelType));
+        o["architectures"] ??= new JsonArray(family.Architecture);
         SetInt(o, "hidden_size", config.HiddenSize);
         SetInt(o, "intermediate_size", config.IntermediateSize);
         SetInt(o, "num_hidden_layers", config.NumHiddenLayers);
@@ -138,9 +132,9 @@ public static class ModelConfigJson
             SetDouble(o, "rope_theta", config.RopeTheta);
         WriteRopeScaling(o, config.RopeScaling);
         o["tie_word_embeddings"] = config.TieWordEmbeddings;
-        if (config.ModelType is "llama" or "qwen3") o["attention_bias"] = config.QkvBias;
-        if (config.ModelType == "llama") o["mlp_bias"] = config.MlpBias;
-        WriteSlidingWindow(o, config);
+        if (family.HasAttentionBiasKey) o["attention_bias"] = config.QkvBias;
+        if (family.HasMlpBias) o["mlp_bias"] = config.MlpBias;
+        WriteSlidingWindow(o, family, config.SlidingWindow);
         o["bos_token_id"] = config.BosTokenId;
         o["eos_token_id"] = config.EosTokenIds.Count switch
         {
@@ -185,15 +179,14 @@ public static class ModelConfigJson
     private static double RequiredDouble(JsonFields f, string key) =>
         f.OptionalDouble(key, positive: true) ?? throw f.Error(key, "a number > 0");
 
-    private static int? ParseSlidingWindow(JsonFields f, string modelType, int layers, string sourceName)
+    private static int? ParseSlidingWindow(JsonFields f, ModelFamily family, int layers, string sourceName)
     {
-        switch (modelType)
+        switch (family.SlidingWindow)
         {
-            case "mistral":
+            case SlidingWindowStyle.Mistral:
                 // MistralConfig defaults to 4096 when the key is absent; an explicit null means full attention.
                 return f.Object.ContainsKey("sliding_window") ? f.OptionalInt("sliding_window", 1) : 4096;
-            case "qwen2":
-            case "qwen3":
+            case SlidingWindowStyle.Qwen:
                 if (!(f.OptionalBool("use_sliding_window") ?? false)) return null;
                 int window = f.OptionalInt("sliding_window", 1) ?? 4096;
                 // Layers with index >= max_window_layers slide; only "all" or "none" fits one window per model.
@@ -207,16 +200,16 @@ public static class ModelConfigJson
         }
     }
 
-    private static void WriteSlidingWindow(JsonObject o, ModelConfig c)
+    private static void WriteSlidingWindow(JsonObject o, ModelFamily family, int? window)
     {
-        if (c.ModelType == "mistral")
+        if (family.SlidingWindow == SlidingWindowStyle.Mistral)
         {
-            o["sliding_window"] = c.SlidingWindow;
+            o["sliding_window"] = window;
         }
-        else if (c.ModelType is "qwen2" or "qwen3")
+        else if (family.SlidingWindow == SlidingWindowStyle.Qwen)
         {
-            o["use_sliding_window"] = c.SlidingWindow is not null;
-            if (c.SlidingWindow is int w)
+            o["use_sliding_window"] = window is not null;
+            if (window is int w)
             {
                 o["sliding_window"] = w;
                 o["max_window_layers"] = 0;
@@ -255,21 +248,6 @@ public static class ModelConfigJson
             ? dtype
             : throw new UnsupportedModelException($"torch_dtype '{dtype}' in {sourceName} is not supported; expected float32, float16 or bfloat16.");
     }
-
-    private static string ArchitectureName(string modelType) => modelType switch
-    {
-        "mistral" => "MistralForCausalLM",
-        "qwen2" => "Qwen2ForCausalLM",
-        "qwen3" => "Qwen3ForCausalLM",
-        _ => "LlamaForCausalLM",
-    };
-
-    private static int DefaultMaxPositions(string modelType) => modelType switch
-    {
-        "mistral" => 4096 * 32,
-        "qwen2" or "qwen3" => 32768,
-        _ => 2048,
-    };
 
     private static void SetInt(JsonObject o, string key, int value)
     {

@@ -17,7 +17,7 @@ namespace ReplaceMe.Core.Pruning;
 /// The ReplaceMe pipeline: one calibration pass profiles the distances for every start and every n up to a maximum,
 /// a selector chooses the cut(s), and then, for each cut in ascending order on the already-pruned model, the
 /// calibration data runs up to the last block the cut needs, the estimator fits T on valid tokens and the surgeon
-/// folds T into block <c>start − 1</c> and removes <c>[start, end)</c> (METHOD.md §12, with the P1–P5 fixes).
+/// folds T into block <c>start − 1</c> and removes <c>[start, end)</c> (docs/method.md, with the fixes of its last section).
 /// </summary>
 /// <remarks>The model is modified in place. If the run fails or is cancelled after the first cut was applied, the
 /// model is left partially pruned: reload it before retrying. Nothing is written to disk until
@@ -108,7 +108,7 @@ public sealed class ReplaceMePruner
         var cutsText = string.Join(" ", cuts);
         PruningLog.Selected(logger, cutsText, selection.Description);
 
-        // 3. Sequential estimation and surgery on the already-pruned model (METHOD.md P5).
+        // 3. Sequential estimation and surgery on the already-pruned model (docs/method.md, "Multiple cuts").
         var outcomes = new List<CutOutcome>();
         var estimate = TimeSpan.Zero;
         var surgery = TimeSpan.Zero;

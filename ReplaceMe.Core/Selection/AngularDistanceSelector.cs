@@ -4,7 +4,7 @@ using ReplaceMe.Core.Pruning;
 namespace ReplaceMe.Core.Selection;
 
 /// <summary>
-/// The paper's selector (METHOD.md §1): the cut(s) of n blocks whose input and output states are closest according
+/// The paper's selector (docs/method.md, "Selection"): the cut(s) of n blocks whose input and output states are closest according
 /// to <see cref="SelectionRequest.Profile"/>. For one cut this is the argmin of the profile; for several, candidates are
 /// sorted by distance (ties: lower start first) and accepted greedily when their blocks are disjoint from those
 /// already accepted (adjacent cuts are disjoint), until <see cref="SelectionRequest.CutCount"/> are found; with

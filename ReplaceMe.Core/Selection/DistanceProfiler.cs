@@ -13,9 +13,9 @@ namespace ReplaceMe.Core.Selection;
 /// <summary>
 /// Measures, in one calibration pass, the distance of every candidate cut <c>[s, s + n)</c> for every n = 1..maxLength:
 /// the mean over calibration data of the distance between the output of block <c>s − 1</c> and the output of block
-/// <c>s + n − 1</c> (METHOD.md §1). States are the pre-final-norm residual stream taken straight from the adapter, so a
-/// cut ending at the last block is compared with the real block output, not with the final-normed state (METHOD.md
-/// §11 P2). Padding never enters: positions are chosen from the attention mask.
+/// <c>s + n − 1</c> (docs/method.md, "Selection"). States are the pre-final-norm residual stream taken straight from
+/// the adapter, so a cut ending at the last block is compared with the real block output, not with the final-normed
+/// state (docs/method.md, "Pre-norm targets"). Padding never enters: positions are chosen from the attention mask.
 /// </summary>
 /// <remarks>
 /// The forward runs block by block and stops after the last block (no LM head). Only the unit-normalised states of the
