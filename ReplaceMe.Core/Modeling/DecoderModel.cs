@@ -116,9 +116,10 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
         var (cosT, sinT) = _rope.Tables(positions, maxPosition, DType);
         cache?.SetMask(fullMask);
         var hidden = _body.EmbedTokens.forward(ids); // [B, T, d]
-        var data = new DecoderModelData(positions.MoveToOuterDisposeScope(), maskBias.MoveToOuterDisposeScope(),
-            cosT.MoveToOuterDisposeScope(), sinT.MoveToOuterDisposeScope(), cache);
-        return new DecoderState(hidden.MoveToOuterDisposeScope(), mask.clone().MoveToOuterDisposeScope()) { ModelData = data };
+        // The state owns what it holds: detached from every dispose scope, released by DecoderState.Dispose.
+        var data = new DecoderModelData(positions.DetachFromDisposeScope(), maskBias.DetachFromDisposeScope(),
+            cosT.DetachFromDisposeScope(), sinT.DetachFromDisposeScope(), cache);
+        return new DecoderState(hidden.DetachFromDisposeScope(), mask.clone().DetachFromDisposeScope()) { ModelData = data };
     }
 
     /// <summary>
@@ -155,7 +156,7 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
             using var scope = NewDisposeScope();
             var (output, mlpOutput) = _body.Layers[i].Forward(state.Hidden, data);
             if (capture is not null && capture.Wants(i)) capture.Record(i, state.Hidden, mlpOutput, output);
-            state.Hidden = output.MoveToOuterDisposeScope();
+            state.Hidden = output.DetachFromDisposeScope(); // owned by the state (see ITransformerAdapter)
         }
     }
 

@@ -13,6 +13,15 @@ namespace ReplaceMe.Core.Modeling;
 /// 0 = padding) and <c>[B, T, d]</c> for hidden states. Block k computes
 /// <c>Y = X + Attn(Norm1(X))</c>, <c>M = MLP(Norm2(Y))</c>, <c>out = Y + M</c>; capture reports X, M and out
 /// (pre-final-norm). Implementations keep all compute on one thread.
+/// <para>
+/// <b>Ownership.</b> Neither <see cref="Embed"/> nor <see cref="RunBlocks"/> takes ownership of a tensor it is given:
+/// the caller's ids, mask and batch stay intact and stay the caller's to dispose. The <see cref="DecoderState"/> that
+/// <see cref="Embed"/> returns owns every tensor it holds; those tensors are in no TorchSharp dispose scope, so a
+/// caller's scope never frees them, and <see cref="DecoderState.Dispose()"/> releases them. <see cref="RunBlocks"/>
+/// replaces <see cref="DecoderState.Hidden"/> with a tensor the state owns in the same way and disposes the previous
+/// one. What an <see cref="ActivationCapture"/> records is owned by the capture. <see cref="Head"/> returns a new tensor
+/// in the caller's current dispose scope.
+/// </para>
 /// </remarks>
 public interface ITransformerAdapter
 {

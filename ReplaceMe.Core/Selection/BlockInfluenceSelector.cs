@@ -56,8 +56,8 @@ public sealed class BlockInfluenceSelector : ILayerSelector
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var ids = batch.InputIds.to(model.Device).clone();               // [B, T]
-            var mask = batch.AttentionMask.to(model.Device).clone();         // [B, T]
+            var ids = batch.InputIds.to(model.Device);                       // [B, T]
+            var mask = batch.AttentionMask.to(model.Device);                 // [B, T]
             var select = TokenPositions.ValidFlatIndices(mask);              // [N]
             if (select.shape[0] == 0) continue;
             tokens += select.shape[0];
@@ -67,7 +67,6 @@ public sealed class BlockInfluenceSelector : ILayerSelector
             {
                 using var blockScope = NewDisposeScope();
                 model.RunBlocks(state, k, k + 1);
-                state.Hidden.DetachFromDisposeScope();                       // owned by the state, not by this block's scope
                 var output = DistanceProfiler.UnitRows(TokenPositions.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d]
                 sums[k].add_(DistanceProfiler.Distance((input * output).sum(1), DistanceMetric.Cosine).sum(), HeldScalars.One);
                 var previous = input;

@@ -41,8 +41,8 @@ internal sealed class CandidateScoring : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var ids = batch.InputIds.to(Model.Device).clone();                // [B, T]
-            var mask = batch.AttentionMask.to(Model.Device).clone();          // [B, T]
+            var ids = batch.InputIds.to(Model.Device);                        // [B, T]
+            var mask = batch.AttentionMask.to(Model.Device);                  // [B, T]
             var select = TokenPositions.ValidFlatIndices(mask);               // [N]
             if (select.shape[0] == 0) continue;
             var pending = new Dictionary<int, (Tensor X, Tensor Y)>();         // fold block -> rows [N, d]
@@ -93,8 +93,8 @@ internal sealed class CandidateScoring : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var ids = batch.InputIds.to(Model.Device).clone();                // [B, T]
-            var mask = batch.AttentionMask.to(Model.Device).clone();          // [B, T]
+            var ids = batch.InputIds.to(Model.Device);                        // [B, T]
+            var mask = batch.AttentionMask.to(Model.Device);                  // [B, T]
             var (predictors, targets) = TokenPositions.NextTokenPairs(mask);  // [P], [P]
             if (predictors.shape[0] == 0) continue;
             count += predictors.shape[0];
@@ -124,7 +124,7 @@ internal sealed class CandidateScoring : IDisposable
     private double BranchLoss(Tensor replaced, Tensor ids, Tensor mask, int resume, Tensor predictors, Tensor targetIds)
     {
         using var scope = NewDisposeScope();
-        using var branch = _view.Embed(ids.clone(), mask.clone());
+        using var branch = _view.Embed(ids, mask);
         branch.Hidden = replaced.to(branch.Hidden.dtype);
         _view.RunBlocks(branch, resume, _view.BlockCount);
         var logits = _view.Head(branch);                                      // [B, T, V]

@@ -129,9 +129,8 @@ public sealed partial class DistanceProfiler
         ITransformerAdapter model, TokenBatch batch, int maxLength, DistanceMetric metric, DistanceTokens tokens, Tensor sums)
     {
         using var scope = NewDisposeScope();
-        // Clones: the state may take ownership of what it is given; the caller's batch must stay intact.
-        var ids = batch.InputIds.to(model.Device).clone();                   // [B, T]
-        var mask = batch.AttentionMask.to(model.Device).clone();             // [B, T]
+        var ids = batch.InputIds.to(model.Device);                           // [B, T]
+        var mask = batch.AttentionMask.to(model.Device);                     // [B, T]
         var select = tokens == DistanceTokens.LastToken
             ? TokenPositions.LastValidFlatIndices(mask)                      // [B']
             : TokenPositions.ValidFlatIndices(mask);                         // [N]
@@ -146,7 +145,6 @@ public sealed partial class DistanceProfiler
         {
             using var blockScope = NewDisposeScope();
             model.RunBlocks(state, k, k + 1);                                // Hidden = output of block k, [B, T, d]
-            state.Hidden.DetachFromDisposeScope();                           // owned by the state, not by this block's scope
             var unit = UnitRows(TokenPositions.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d] float64
             for (int n = 1; n <= Math.Min(maxLength, k); n++)
             {

@@ -64,7 +64,6 @@ internal sealed class ReplacedModelView : IDisposable
             using var scope = NewDisposeScope();
             using var own = new ActivationCapture([k]);
             _model.RunBlocks(state, k, k + 1, own);
-            state.Hidden.DetachFromDisposeScope();                       // owned by the state, not by this scope
             var a = own[k];                                              // each [B, T, d] float32
             if (!folded)
             {
@@ -72,8 +71,8 @@ internal sealed class ReplacedModelView : IDisposable
                 continue;
             }
             var mlp = a.MlpOutput.matmul(transform!);                     // M·T, [B, T, d]
-            var output = HeldScalars.Sum(a.AttentionResidual(), mlp);                   // Y + M·T
-            state.Hidden = output.to(state.Hidden.dtype).MoveToOuterDisposeScope();
+            var output = HeldScalars.Sum(a.AttentionResidual(), mlp);     // Y + M·T
+            state.Hidden = output.to(state.Hidden.dtype).DetachFromDisposeScope(); // owned by the state
             if (wanted) capture!.Record(v, a.Input, mlp, output);
         }
     }
