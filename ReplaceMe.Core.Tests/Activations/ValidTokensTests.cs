@@ -106,4 +106,23 @@ public class ValidTokensTests
             Assert.Equal(rightPadded[k], oneByOne[k], 9);
         }
     }
+
+    [Fact]
+    public void Last_tokens_and_next_token_pairs_follow_the_mask_by_hand()
+    {
+        // Row 0 right-padded (positions 0, 1), row 1 left-padded (1, 2), row 2 empty; T = 3, so flat = 3·b + t.
+        using var mask = tensor(new long[] { 1, 1, 0, 0, 1, 1, 0, 0, 0 }, [3, 3]);
+        using var last = ValidTokens.LastFlatIndex(mask);
+        Assert.Equal([1L, 5L], last.data<long>().ToArray());               // the empty row is skipped
+        var (predictors, targets) = ValidTokens.NextTokenPairs(mask);
+        using (predictors)
+        using (targets)
+        {
+            Assert.Equal([0L, 4L], predictors.data<long>().ToArray());     // (0 → 1) in row 0, (1 → 2) in row 1
+            Assert.Equal([1L, 5L], targets.data<long>().ToArray());
+        }
+        using var states = arange(9 * 2, ScalarType.Float32).reshape(3, 3, 2);
+        using var rows = ValidTokens.Rows(states, last);
+        Assert.Equal([2f, 3f, 10f, 11f], rows.data<float>().ToArray());
+    }
 }

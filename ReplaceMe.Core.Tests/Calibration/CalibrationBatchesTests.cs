@@ -59,6 +59,18 @@ public class CalibrationBatchesTests
     }
 
     [Fact]
+    public void Disposing_the_batch_list_releases_every_batch()
+    {
+        var batches = CalibrationBatches.Tokenize(["ab", "cde", "f", "ghij", "k"], new CharTokenizer(), batchSize: 2, maxLength: 8);
+        var held = batches.ToList();
+        Assert.Equal(3, held.Count);
+        Assert.All(held, b => Assert.False(b.InputIds.IsInvalid));
+        batches.Dispose();
+        Assert.All(held, b => Assert.True(b.InputIds.IsInvalid && b.AttentionMask.IsInvalid));
+        Assert.Empty(batches);
+    }
+
+    [Fact]
     public void Documents_without_tokens_are_an_error()
     {
         var tok = new NoBosTokenizer();

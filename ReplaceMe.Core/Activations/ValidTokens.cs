@@ -1,5 +1,5 @@
-using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -74,6 +74,50 @@ internal static class ValidTokens
         var index = last.view(-1, 1, 1).expand(-1, 1, states.shape[2]); // [B, 1, d]
         var rows = states.gather(1, index).squeeze(1); // [B, d]
         return rows.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Flat indices (<c>b·T + t</c>) of the last real token of each row that has one, <c>[B']</c> int64 on the mask's
+    /// device; rows without a real token are skipped.
+    /// </summary>
+    public static Tensor LastFlatIndex(Tensor attentionMask)
+    {
+        ArgumentNullException.ThrowIfNull(attentionMask);
+        using var scope = NewDisposeScope();
+        var m = attentionMask.ne(HeldScalars.Zero).to(ScalarType.Int64);  // [B, T] 0/1
+        long b = m.shape[0], t = m.shape[1];
+        // (t + 1) at real positions, 0 at padding: the argmax is the last real position.
+        var weighted = m * HeldScalars.Arange(1, t + 1, m.device).unsqueeze(0); // [B, T]
+        var last = weighted.argmax(1);                                     // [B]
+        var hasToken = m.sum(1).gt(HeldScalars.Zero);                      // [B]
+        var flat = HeldScalars.Sum(HeldScalars.Times(HeldScalars.Arange(0, b, m.device), t), last); // [B]
+        return flat.masked_select(hasToken).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Flat indices of the positions t whose next position t + 1 is also real, and the flat indices of those next
+    /// positions, both <c>[N]</c> int64: where a next-token loss is defined.
+    /// </summary>
+    public static (Tensor Predictors, Tensor Targets) NextTokenPairs(Tensor attentionMask)
+    {
+        ArgumentNullException.ThrowIfNull(attentionMask);
+        using var scope = NewDisposeScope();
+        var m = attentionMask.ne(HeldScalars.Zero).to(ScalarType.Int64);  // [B, T] 0/1
+        long t = m.shape[1];
+        var pairs = zeros_like(m);                                         // [B, T]: 1 where t and t+1 are real
+        if (t > 1)
+            pairs[TensorIndex.Colon, TensorIndex.Slice(0, t - 1)] = m.narrow(1, 0, t - 1) * m.narrow(1, 1, t - 1);
+        var predictors = nonzero(pairs.reshape(-1)).reshape(-1);           // [N]
+        var targets = HeldScalars.Plus(predictors, 1L);                    // same row, next position
+        return (predictors.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Rows of <paramref name="states"/> <c>[B, T, d]</c> at the given flat indices: <c>[N, d]</c>.</summary>
+    public static Tensor Rows(Tensor states, Tensor flatIndices)
+    {
+        ArgumentNullException.ThrowIfNull(states);
+        long d = states.shape[^1];
+        return states.reshape(-1, d).index_select(0, flatIndices);
     }
 
     private static void CheckShapes(Tensor states, Tensor attentionMask)

@@ -18,7 +18,7 @@ public static class CalibrationBatches
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> or <paramref name="maxLength"/> is not positive.</exception>
     /// <exception cref="PruningException">No document produced any token.</exception>
-    public static IReadOnlyList<TokenBatch> Tokenize(
+    public static TokenBatchList Tokenize(
         IReadOnlyList<string> documents, ITextTokenizer tokenizer, int batchSize, int maxLength,
         PaddingSide padding = PaddingSide.Right, Device? device = null)
     {
@@ -40,8 +40,9 @@ public static class CalibrationBatches
     }
 
     /// <summary>Groups already tokenized sequences, in order, into padded batches of <paramref name="batchSize"/>.</summary>
+    /// <returns>The batches, owned by the returned list (dispose it).</returns>
     /// <exception cref="ArgumentException">No sequences, or an empty one.</exception>
-    public static IReadOnlyList<TokenBatch> Batch(
+    public static TokenBatchList Batch(
         IReadOnlyList<IReadOnlyList<int>> sequences, int padId, int batchSize,
         PaddingSide padding = PaddingSide.Right, Device? device = null)
     {
@@ -50,9 +51,17 @@ public static class CalibrationBatches
         if (sequences.Count == 0) throw new ArgumentException("No calibration sequences to batch.", nameof(sequences));
         TorchRuntime.EnsureLoaded();
         var batches = new List<TokenBatch>();
-        for (int i = 0; i < sequences.Count; i += batchSize)
-            batches.Add(TokenBatch.FromSequences(sequences.Skip(i).Take(batchSize).ToList(), padId, padding, device));
-        return batches;
+        try
+        {
+            for (int i = 0; i < sequences.Count; i += batchSize)
+                batches.Add(TokenBatch.FromSequences(sequences.Skip(i).Take(batchSize).ToList(), padId, padding, device));
+        }
+        catch
+        {
+            foreach (var b in batches) b.Dispose();
+            throw;
+        }
+        return new TokenBatchList(batches);
     }
 
     /// <summary>

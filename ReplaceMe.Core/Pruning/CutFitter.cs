@@ -38,10 +38,14 @@ internal static class CutFitter
                 var x = ValidTokens.Gather(capture[fold].MlpOutput, mask);           // [N, d]
                 var y = ValidTokens.Gather(capture[fold].Output, mask).sub_(x);      // [N, d]
                 var target = ValidTokens.Gather(capture[last].Output, mask);         // [N, d]
-                RequireFinite(x, $"the MLP output of block {fold}", original, b);
-                RequireFinite(y, $"the attention residual of block {fold}", original, b);
-                RequireFinite(target, $"the output of block {last}", original, b);
-                fit.Accumulate(x, y, target);
+                // The fit checks shapes and finiteness (once per batch); add where the rows came from.
+                try { fit.Accumulate(x, y, target); }
+                catch (PruningException ex)
+                {
+                    throw new PruningException(
+                        $"{ex.Message} (fitting cut {original} in original block indices, calibration batch {b + 1} of {batches.Count}; " +
+                        "check the model's dtype, float16 overflows, and its weights)", ex);
+                }
                 tokens += x.shape[0];
             }
             progress?.Report(new PruningProgress("estimate", (b + 1.0) / batches.Count, original.Start, tokens,
@@ -49,13 +53,5 @@ internal static class CutFitter
         }
         ct.ThrowIfCancellationRequested();
         return fit.Complete(ct);
-    }
-
-    private static void RequireFinite(Tensor rows, string what, BlockCut original, int batch)
-    {
-        if (!rows.isfinite().all().item<bool>())
-            throw new PruningException(
-                $"NaN or infinite values in {what} (current indices) while fitting cut {original} (original indices), calibration batch {batch}. " +
-                "Check the model's dtype (float16 overflows) and its weights.");
     }
 }

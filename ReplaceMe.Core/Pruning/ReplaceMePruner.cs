@@ -45,9 +45,8 @@ public sealed class ReplaceMePruner
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(options);
         if (documents.Count == 0) throw new PruningException("No calibration documents were given.");
-        var batches = CalibrationBatches.Tokenize(documents, tokenizer, options.BatchSize, options.MaxLength);
-        try { return Prune(model, batches, options, progress, logger, cancellationToken); }
-        finally { foreach (var b in batches) b.Dispose(); }
+        using var batches = CalibrationBatches.Tokenize(documents, tokenizer, options.BatchSize, options.MaxLength);
+        return Prune(model, batches, options, progress, logger, cancellationToken);
     }
 
     /// <summary>Prunes <paramref name="model"/> in place.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
@@ -58,16 +59,16 @@ public sealed class BlockInfluenceSelector : ILayerSelector
             using var scope = NewDisposeScope();
             var ids = batch.InputIds.to(model.Device);                       // [B, T]
             var mask = batch.AttentionMask.to(model.Device);                 // [B, T]
-            var select = TokenPositions.ValidFlatIndices(mask);              // [N]
+            var select = ValidTokens.FlatIndex(mask, mask.device);              // [N]
             if (select.shape[0] == 0) continue;
             tokens += select.shape[0];
             using var state = model.Embed(ids, mask);
-            var input = DistanceProfiler.UnitRows(TokenPositions.Rows(state.Hidden, select), "The embedding output"); // [N, d]
+            var input = DistanceProfiler.UnitRows(ValidTokens.Rows(state.Hidden, select), "The embedding output"); // [N, d]
             for (int k = 0; k < blocks; k++)
             {
                 using var blockScope = NewDisposeScope();
                 model.RunBlocks(state, k, k + 1);
-                var output = DistanceProfiler.UnitRows(TokenPositions.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d]
+                var output = DistanceProfiler.UnitRows(ValidTokens.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d]
                 sums[k].add_(DistanceProfiler.Distance((input * output).sum(1), DistanceMetric.Cosine).sum(), HeldScalars.One);
                 var previous = input;
                 input = output.MoveToOuterDisposeScope();

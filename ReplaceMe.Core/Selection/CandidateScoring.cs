@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
@@ -43,7 +44,7 @@ internal sealed class CandidateScoring : IDisposable
             using var scope = NewDisposeScope();
             var ids = batch.InputIds.to(Model.Device);                        // [B, T]
             var mask = batch.AttentionMask.to(Model.Device);                  // [B, T]
-            var select = TokenPositions.ValidFlatIndices(mask);               // [N]
+            var select = ValidTokens.FlatIndex(mask, mask.device);               // [N]
             if (select.shape[0] == 0) continue;
             var pending = new Dictionary<int, (Tensor X, Tensor Y)>();         // fold block -> rows [N, d]
             using var state = _view.Embed(ids, mask);
@@ -54,7 +55,7 @@ internal sealed class CandidateScoring : IDisposable
                     using var capture = new ActivationCapture([v]);
                     _view.RunBlocks(state, v, v + 1, capture);
                     var a = capture[v];
-                    pending[v] = (TokenPositions.Rows(a.MlpOutput, select), TokenPositions.Rows(a.Output, select) - TokenPositions.Rows(a.MlpOutput, select));
+                    pending[v] = (ValidTokens.Rows(a.MlpOutput, select), ValidTokens.Rows(a.Output, select) - ValidTokens.Rows(a.MlpOutput, select));
                 }
                 else
                 {
@@ -63,7 +64,7 @@ internal sealed class CandidateScoring : IDisposable
                 int start = v - _length + 1;                                  // candidate whose last removed block is v
                 if (_fits.TryGetValue(start, out var fit) && pending.Remove(start - 1, out var rows))
                 {
-                    fit.Accumulate(rows.X, rows.Y, TokenPositions.Rows(state.Hidden, select));
+                    fit.Accumulate(rows.X, rows.Y, ValidTokens.Rows(state.Hidden, select));
                     rows.X.Dispose();
                     rows.Y.Dispose();
                 }
@@ -95,7 +96,7 @@ internal sealed class CandidateScoring : IDisposable
             using var scope = NewDisposeScope();
             var ids = batch.InputIds.to(Model.Device);                        // [B, T]
             var mask = batch.AttentionMask.to(Model.Device);                  // [B, T]
-            var (predictors, targets) = TokenPositions.NextTokenPairs(mask);  // [P], [P]
+            var (predictors, targets) = ValidTokens.NextTokenPairs(mask);  // [P], [P]
             if (predictors.shape[0] == 0) continue;
             count += predictors.shape[0];
             var targetIds = ids.reshape(-1).index_select(0, targets);         // [P]

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
@@ -132,8 +133,8 @@ public sealed partial class DistanceProfiler
         var ids = batch.InputIds.to(model.Device);                           // [B, T]
         var mask = batch.AttentionMask.to(model.Device);                     // [B, T]
         var select = tokens == DistanceTokens.LastToken
-            ? TokenPositions.LastValidFlatIndices(mask)                      // [B']
-            : TokenPositions.ValidFlatIndices(mask);                         // [N]
+            ? ValidTokens.LastFlatIndex(mask)                      // [B']
+            : ValidTokens.FlatIndex(mask, mask.device);                         // [N]
         long count = select.shape[0];
         long sequences = mask.sum(1).gt(HeldScalars.Zero).sum().item<long>();
         if (count == 0) return (0, 0);
@@ -145,7 +146,7 @@ public sealed partial class DistanceProfiler
         {
             using var blockScope = NewDisposeScope();
             model.RunBlocks(state, k, k + 1);                                // Hidden = output of block k, [B, T, d]
-            var unit = UnitRows(TokenPositions.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d] float64
+            var unit = UnitRows(ValidTokens.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d] float64
             for (int n = 1; n <= Math.Min(maxLength, k); n++)
             {
                 // Cut [s, s + n) with s + n − 1 = k compares output of block k − n (= s − 1) with output of block k.
