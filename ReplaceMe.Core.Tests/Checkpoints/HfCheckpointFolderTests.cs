@@ -64,7 +64,7 @@ public class HfCheckpointFolderTests
         var tensors = StateDict();
 
         HfCheckpointFolder.Save(target, config, tensors, source,
-            new CheckpointSaveOptions { ExtraFiles = new Dictionary<string, string> { ["replaceme.json"] = "{\"cut\": [3, 5]}" } });
+            new SaveOptions { ExtraFiles = new Dictionary<string, string> { ["replaceme.json"] = "{\"cut\": [3, 5]}" } });
 
         var expectedFiles = copied.Keys.Concat(["config.json", "model.safetensors", "replaceme.json"]).Order(StringComparer.Ordinal);
         Assert.Equal(expectedFiles, Directory.GetFiles(target).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
@@ -91,7 +91,7 @@ public class HfCheckpointFolderTests
         using var root = TestPaths.NewTempDir();
         var target = root.Combine("out");
         var tensors = StateDict();
-        HfCheckpointFolder.Save(target, Config(), tensors, null, new CheckpointSaveOptions { DType = ScalarType.BFloat16, MaxShardBytes = 100 });
+        HfCheckpointFolder.Save(target, Config(), tensors, null, new SaveOptions { DType = ScalarType.BFloat16, MaxShardBytes = 100 });
 
         Assert.Equal("bfloat16", ModelConfigJson.Load(Path.Combine(target, "config.json")).TorchDtype);
         Assert.True(File.Exists(Path.Combine(target, "model.safetensors.index.json")));
@@ -110,11 +110,11 @@ public class HfCheckpointFolderTests
         var target = root.Combine("out");
         Directory.CreateDirectory(target);
         File.WriteAllText(Path.Combine(target, "keep.txt"), "x");
-        var ex = Assert.Throws<IOException>(() => HfCheckpointFolder.Save(target, Config(), StateDict(), null, new CheckpointSaveOptions()));
+        var ex = Assert.Throws<IOException>(() => HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions()));
         Assert.Contains("--overwrite", ex.Message);
         Assert.True(File.Exists(Path.Combine(target, "keep.txt")));
 
-        HfCheckpointFolder.Save(target, Config(), StateDict(), null, new CheckpointSaveOptions { Overwrite = true });
+        HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions { Overwrite = true });
         Assert.False(File.Exists(Path.Combine(target, "keep.txt")));
         Assert.True(File.Exists(Path.Combine(target, "model.safetensors")));
     }
@@ -125,10 +125,10 @@ public class HfCheckpointFolderTests
         using var root = TestPaths.NewTempDir();
         var target = root.Combine("out");
         var bad = new Dictionary<string, Tensor> { ["a"] = torch.ones(2), ["z"] = torch.ones(2, ScalarType.ComplexFloat32) };
-        Assert.Throws<UnsupportedModelException>(() => HfCheckpointFolder.Save(target, Config(), bad, null, new CheckpointSaveOptions()));
+        Assert.Throws<UnsupportedModelException>(() => HfCheckpointFolder.Save(target, Config(), bad, null, new SaveOptions()));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        Assert.ThrowsAny<OperationCanceledException>(() => HfCheckpointFolder.Save(target, Config(), StateDict(), null, new CheckpointSaveOptions(), cts.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions(), cts.Token));
         Assert.Empty(Directory.GetFileSystemEntries(root.Path));
     }
 
@@ -140,7 +140,7 @@ public class HfCheckpointFolderTests
     public void Bad_extra_file_names_are_refused(string name)
     {
         using var root = TestPaths.NewTempDir();
-        var options = new CheckpointSaveOptions { ExtraFiles = new Dictionary<string, string> { [name] = "x" } };
+        var options = new SaveOptions { ExtraFiles = new Dictionary<string, string> { [name] = "x" } };
         Assert.Throws<ArgumentException>(() => HfCheckpointFolder.Save(root.Combine("out"), Config(), StateDict(), null, options));
         Assert.Empty(Directory.GetFileSystemEntries(root.Path));
     }
@@ -149,8 +149,8 @@ public class HfCheckpointFolderTests
     public void Missing_source_folder_and_integer_dtype_are_refused()
     {
         using var root = TestPaths.NewTempDir();
-        Assert.Throws<DirectoryNotFoundException>(() => HfCheckpointFolder.Save(root.Combine("out"), Config(), StateDict(), root.Combine("nope"), new CheckpointSaveOptions()));
-        Assert.Throws<ArgumentException>(() => HfCheckpointFolder.Save(root.Combine("out"), Config(), StateDict(), null, new CheckpointSaveOptions { DType = ScalarType.Int32 }));
+        Assert.Throws<DirectoryNotFoundException>(() => HfCheckpointFolder.Save(root.Combine("out"), Config(), StateDict(), root.Combine("nope"), new SaveOptions()));
+        Assert.Throws<ArgumentException>(() => HfCheckpointFolder.Save(root.Combine("out"), Config(), StateDict(), null, new SaveOptions { DType = ScalarType.Int32 }));
         Assert.Empty(Directory.GetFileSystemEntries(root.Path));
     }
 }

@@ -70,14 +70,11 @@ public sealed partial class DecoderModel
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new SaveOptions();
         logger ??= NullLogger.Instance;
-        var storage = options.DType ?? DTypeFromName(Config.TorchDtype);
-        _ = DTypeName(storage); // rejects non-floating storage types with UnsupportedModelException
+        var storage = options.DType ?? Precision.FromTorchDtypeName(Config.TorchDtype)
+            ?? throw new UnsupportedModelException($"torch_dtype '{Config.TorchDtype}' is not supported for saving (supported: {Precision.TorchDtypeNames}).");
+        _ = Precision.TorchDtypeName(storage); // rejects non-floating storage types with UnsupportedModelException
         var source = _sourceDirectory is not null && Directory.Exists(_sourceDirectory) ? _sourceDirectory : null;
-        var checkpointOptions = new CheckpointSaveOptions
-        {
-            Overwrite = options.Overwrite, MaxShardBytes = options.MaxShardBytes, DType = storage, ExtraFiles = options.ExtraFiles,
-        };
-        HfCheckpointFolder.Save(directory, Config, state_dict(), source, checkpointOptions, cancellationToken);
+        HfCheckpointFolder.Save(directory, Config, state_dict(), source, options with { DType = storage }, cancellationToken);
         var target = Path.GetFullPath(directory);
         LogSaved(logger, target, Config.NumHiddenLayers, storage);
     }
@@ -109,24 +106,6 @@ public sealed partial class DecoderModel
             parameter.copy_(read(key));
         }
     }
-
-    internal static ScalarType DTypeFromName(string name) => name switch
-    {
-        "float32" => ScalarType.Float32,
-        "bfloat16" => ScalarType.BFloat16,
-        "float16" => ScalarType.Float16,
-        "float64" => ScalarType.Float64,
-        _ => throw new UnsupportedModelException($"torch_dtype '{name}' is not supported for saving (float32, bfloat16, float16, float64)."),
-    };
-
-    internal static string DTypeName(ScalarType type) => type switch
-    {
-        ScalarType.Float32 => "float32",
-        ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float16 => "float16",
-        ScalarType.Float64 => "float64",
-        _ => throw new UnsupportedModelException($"Storage dtype {type} is not supported (Float32, BFloat16, Float16, Float64)."),
-    };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {ModelType} model with {Blocks} blocks from {Directory} as {DType} on {Device}")]
     private static partial void LogLoaded(ILogger logger, string directory, string modelType, int blocks, ScalarType dtype, string device);

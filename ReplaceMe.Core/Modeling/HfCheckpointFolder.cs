@@ -11,7 +11,7 @@ namespace ReplaceMe.Core.Modeling;
 /// Writes a Hugging Face checkpoint folder that <c>transformers</c> can load: <c>config.json</c>, safetensors under
 /// the given (canonical HF) tensor names, and every other top-level file of the source folder copied byte for byte.
 /// </summary>
-public static class HfCheckpointFolder
+internal static class HfCheckpointFolder
 {
     /// <summary>Name of the model config file.</summary>
     public const string ConfigFileName = "config.json";
@@ -34,20 +34,20 @@ public static class HfCheckpointFolder
     /// <exception cref="ArgumentException">An extra file name is not a plain file name or collides with a checkpoint file, or the dtype is not floating-point.</exception>
     /// <exception cref="UnsupportedModelException">A tensor dtype cannot be stored, or the config cannot be expressed as JSON of its family.</exception>
     public static void Save(string targetDir, ModelConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, string? sourceDir,
-        CheckpointSaveOptions options, CancellationToken cancellationToken = default)
+        SaveOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(targetDir);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stateDict);
         ArgumentNullException.ThrowIfNull(options);
         TorchRuntime.EnsureLoaded();
-        if (options.DType is ScalarType dt && !IsFloating(dt))
-            throw new ArgumentException($"CheckpointSaveOptions.DType must be Float32, Float16, BFloat16 or Float64, not {dt}.", nameof(options));
+        if (options.DType is ScalarType dt && !Precision.IsSupportedCompute(dt))
+            throw new ArgumentException($"SaveOptions.DType must be Float32, Float16, BFloat16 or Float64, not {dt}.", nameof(options));
         foreach (var name in options.ExtraFiles.Keys) CheckExtraFileName(name);
         if (sourceDir is not null && !Directory.Exists(sourceDir))
             throw new DirectoryNotFoundException($"Source checkpoint folder '{sourceDir}' does not exist.");
 
-        var savedConfig = options.DType is ScalarType d ? config with { TorchDtype = TorchDtypeName(d) } : config;
+        var savedConfig = options.DType is ScalarType d ? config with { TorchDtype = Precision.TorchDtypeName(d) } : config;
         var configJson = ModelConfigJson.ToJson(savedConfig).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
         using var output = OutputFolder.Create(targetDir, options.Overwrite);
@@ -88,14 +88,4 @@ public static class HfCheckpointFolder
             throw new ArgumentException(
                 $"Extra file name '{name}' must be a plain file name that is not config.json, a weights file or hidden.", nameof(name));
     }
-
-    private static bool IsFloating(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64;
-
-    private static string TorchDtypeName(ScalarType t) => t switch
-    {
-        ScalarType.Float16 => "float16",
-        ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float64 => "float64",
-        _ => "float32",
-    };
 }

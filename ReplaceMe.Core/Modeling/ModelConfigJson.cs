@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ReplaceMe.Core.Runtime;
 
 namespace ReplaceMe.Core.Modeling;
 
@@ -244,9 +245,9 @@ public static class ModelConfigJson
     private static string ParseDtype(JsonFields f, string sourceName)
     {
         var dtype = f.OptionalString("torch_dtype") ?? f.OptionalString("dtype") ?? "float32";
-        return dtype is "float32" or "float16" or "bfloat16" or "float64"
+        return Precision.FromTorchDtypeName(dtype) is not null
             ? dtype
-            : throw new UnsupportedModelException($"torch_dtype '{dtype}' in {sourceName} is not supported; expected float32, float16 or bfloat16.");
+            : throw new UnsupportedModelException($"torch_dtype '{dtype}' in {sourceName} is not supported; expected one of {Precision.TorchDtypeNames}.");
     }
 
     private static void SetInt(JsonObject o, string key, int value)

@@ -77,7 +77,7 @@ public sealed class PruningResult : IDisposable
     /// <summary>What the calibration data was (source, fingerprint, counts).</summary>
     public CalibrationSummary Calibration { get; }
 
-    /// <summary>The provenance document that <see cref="Save"/> writes as <c>replaceme.json</c>.</summary>
+    /// <summary>The provenance document that <see cref="Save(string, bool, CancellationToken)"/> writes as <c>replaceme.json</c>.</summary>
     public string ProvenanceJson() => ProvenanceDocument.Build(this).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>
@@ -85,32 +85,41 @@ public sealed class PruningResult : IDisposable
     /// <c>num_hidden_layers</c>, contiguous tensor names, tokenizer files copied from the source folder) plus
     /// <c>replaceme.json</c> (provenance: removed ranges in original indices, distances, selector, estimator figures,
     /// calibration source and fingerprint, library version, options) and a short model card <c>README.md</c>. Everything
-    /// is built in a temporary sibling folder and moved into place at the end; a failed or cancelled save leaves nothing.
+    /// is built in one temporary sibling folder and moved into place at the end; a failed or cancelled save leaves nothing.
     /// </summary>
     /// <param name="directory">Target folder.</param>
     /// <param name="overwrite">Replace an existing folder; otherwise an existing folder is an error.</param>
-    /// <param name="saveOptions">Storage dtype and shard size (its Overwrite flag is ignored in favour of <paramref name="overwrite"/>).</param>
     /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
     /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
     /// <exception cref="IOException">The folder exists and <paramref name="overwrite"/> is false, or writing failed.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
-    public void Save(string directory, bool overwrite = false, SaveOptions? saveOptions = null, CancellationToken cancellationToken = default)
+    public void Save(string directory, bool overwrite = false, CancellationToken cancellationToken = default) =>
+        Save(directory, new SaveOptions { Overwrite = overwrite }, cancellationToken);
+
+    /// <summary>Writes the pruned model like <see cref="Save(string, bool, CancellationToken)"/>, with every save option.</summary>
+    /// <param name="directory">Target folder.</param>
+    /// <param name="options">Storage dtype, shard size, overwrite; its extra files are written too (the provenance
+    /// files <c>replaceme.json</c> and <c>README.md</c> win over same-named extra files).</param>
+    /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
+    /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
+    /// <exception cref="IOException">The folder exists and overwriting was not requested, or writing failed.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
+    public void Save(string directory, SaveOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentNullException.ThrowIfNull(options);
         if (Model is not DecoderModel decoder)
             throw new UnsupportedModelException($"Saving needs the built-in DecoderModel; this model is a {Model.GetType().Name}. Save your own model yourself and write ProvenanceJson() beside it.");
         cancellationToken.ThrowIfCancellationRequested();
-        using var output = OutputFolder.Create(directory, overwrite);
-        // SavePretrained builds its own temporary folder and then replaces output.Path (still empty) with it, so every
-        // file below ends up inside the one folder that Commit moves into place.
-        decoder.SavePretrained(output.Path, (saveOptions ?? new SaveOptions()) with { Overwrite = true }, _logger, cancellationToken);
-        cancellationToken.ThrowIfCancellationRequested();
-        File.WriteAllText(Path.Combine(output.Path, ProvenanceDocument.FileName), ProvenanceJson() + "\n");
         var baseName = decoder.SourceDirectory is { } src ? Path.GetFileName(src) : null;
-        File.WriteAllText(Path.Combine(output.Path, ProvenanceDocument.ModelCardName), ProvenanceDocument.ModelCard(this, baseName));
-        cancellationToken.ThrowIfCancellationRequested();
-        output.Commit();
-        if (_logger is not null) PruningLog.Saved(_logger, output.TargetPath);
+        var files = new Dictionary<string, string>(options.ExtraFiles, StringComparer.Ordinal)
+        {
+            [ProvenanceDocument.FileName] = ProvenanceJson() + "\n",
+            [ProvenanceDocument.ModelCardName] = ProvenanceDocument.ModelCard(this, baseName),
+        };
+        decoder.SavePretrained(directory, options with { ExtraFiles = files }, _logger, cancellationToken);
+        var target = Path.GetFullPath(directory);
+        if (_logger is not null) PruningLog.Saved(_logger, target);
     }
 
     /// <summary>Disposes the transforms.</summary>

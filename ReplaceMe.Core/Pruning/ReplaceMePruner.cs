@@ -21,7 +21,7 @@ namespace ReplaceMe.Core.Pruning;
 /// </summary>
 /// <remarks>The model is modified in place. If the run fails or is cancelled after the first cut was applied, the
 /// model is left partially pruned: reload it before retrying. Nothing is written to disk until
-/// <see cref="PruningResult.Save"/>.</remarks>
+/// <see cref="PruningResult.Save(string, bool, CancellationToken)"/>.</remarks>
 public sealed class ReplaceMePruner
 {
     private readonly IModelSurgeon _surgeon;

@@ -98,7 +98,7 @@ public sealed partial class DistanceProfiler
     /// <summary>The cut of length <paramref name="length"/> with the smallest distance (the lowest start on ties).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is outside 1..profile.MaxLength.</exception>
     /// <exception cref="PruningException">The profile holds no finite distance for that length.</exception>
-    public static BlockCut BestCut(DistanceProfile profile, int length)
+    internal static BlockCut BestCut(DistanceProfile profile, int length)
     {
         ArgumentNullException.ThrowIfNull(profile);
         var row = profile.ForLength(length);
