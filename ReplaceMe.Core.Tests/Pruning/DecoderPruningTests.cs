@@ -4,6 +4,7 @@ using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Runtime;
+using ReplaceMe.Core.Selection;
 using ReplaceMe.Core.Tests.Modeling;
 using ReplaceMe.Core.Tokenizers;
 using static ReplaceMe.Core.Tests.Pruning.PipelineFixtures;
@@ -57,7 +58,7 @@ public class DecoderPruningTests
         var y = capture[1].AttentionResidual().to(ScalarType.Float64);   // [B, T, d]
 
         var batches = Batches(Sequences(20, 14, 50, 23), 4);
-        using var result = new ReplaceMePruner().Prune(model, batches, new PruningOptions { BlocksPerCut = 2, Selector = SelectorKind.Fixed, FixedStart = 2 });
+        using var result = new ReplaceMePruner().Prune(model, batches, new PruningOptions { BlocksPerCut = 2, Selector = new FixedCutSelector(2, 2) });
         var t = result.Outcomes[0].Transform!;                          // [d, d] float64
         var expected = y + x.matmul(t);
 
@@ -80,7 +81,7 @@ public class DecoderPruningTests
         var batches = Batches(Sequences(20, 14, 50, 24), 4);
         using var result = new ReplaceMePruner().Prune(model, batches, new PruningOptions
         {
-            BlocksPerCut = 1, CutCount = 2, MergeAdjacent = false, Selector = SelectorKind.Distance, CalibrationSource = "test ids",
+            BlocksPerCut = 1, CutCount = 2, MergeAdjacent = false, Selector = new AngularDistanceSelector(), CalibrationSource = "test ids",
         });
         var outDir = dir.Combine("pruned");
         result.Save(outDir);
@@ -105,7 +106,7 @@ public class DecoderPruningTests
         Assert.Equal(result.Cuts.Select(c => c.Start), removed.Select(r => (int)r!["start"]!));
         Assert.Equal(6, (int)prov["original_num_hidden_layers"]!);
         Assert.Equal(result.Calibration.Fingerprint, (string)prov["calibration"]!["sha256_token_ids"]!);
-        Assert.Equal("lstsq", (string)prov["estimator"]!);
+        Assert.Equal("lstsq", (string)prov["estimator"]!["name"]!);
         Assert.NotNull(prov["distances"]!["by_length_then_start"]!["1"]);
         Assert.Contains("6 → 4", File.ReadAllText(Path.Combine(outDir, "README.md")));
 

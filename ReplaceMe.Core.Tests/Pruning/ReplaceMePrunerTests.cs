@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Runtime;
@@ -22,7 +23,7 @@ public class ReplaceMePrunerTests
         var probe = Batches(Sequences(4, 7, 40, 2), 4)[0];
         var before = model.Logits(probe.InputIds, probe.AttentionMask);
 
-        using var result = new ReplaceMePruner().Prune(model, batches, new PruningOptions { BlocksPerCut = 2, Selector = SelectorKind.Fixed, FixedStart = 3 });
+        using var result = new ReplaceMePruner().Prune(model, batches, new PruningOptions { BlocksPerCut = 2, Selector = new FixedCutSelector(3, 2) });
 
         Assert.Equal([new BlockCut(3, 5)], result.Cuts);
         Assert.Equal(4, model.BlockCount);
@@ -45,7 +46,7 @@ public class ReplaceMePrunerTests
         var options = new PruningOptions
         {
             BlocksPerCut = 1, CutCount = 2, MergeAdjacent = false,
-            CustomSelector = new FixedCutSelector([new BlockCut(4, 6), new BlockCut(1, 2)]),
+            Selector = new FixedCutSelector([new BlockCut(4, 6), new BlockCut(1, 2)]),
         };
 
         using var result = new ReplaceMePruner(surgeon).Prune(model, batches, options);
@@ -100,18 +101,17 @@ public class ReplaceMePrunerTests
         var pruner = new ReplaceMePruner();
         var ex = Assert.Throws<PruningException>(() => pruner.Prune(model, batches, new PruningOptions { BlocksPerCut = 4 }));
         Assert.Contains("4 blocks", ex.Message);
-        ex = Assert.Throws<PruningException>(() => pruner.Prune(model, batches, new PruningOptions { BlocksPerCut = 1, Selector = SelectorKind.Fixed, FixedStart = 0 }));
+        ex = Assert.Throws<PruningException>(() => pruner.Prune(model, batches, new PruningOptions { BlocksPerCut = 1, Selector = new FixedCutSelector(0, 1) }));
         Assert.Contains("block 0", ex.Message);
         ex = Assert.Throws<PruningException>(() => pruner.Prune(model, [], new PruningOptions { BlocksPerCut = 1 }));
         Assert.Contains("empty", ex.Message);
         Assert.Throws<ArgumentException>(() => pruner.Prune(model, batches, new PruningOptions { BlocksPerCut = 1, TargetFraction = 0.25 }));
-        Assert.Throws<ArgumentException>(() => pruner.Prune(model, batches, new PruningOptions { BlocksPerCut = 1, FixedStart = 2 }));
         Assert.Throws<ArgumentException>(() => pruner.Prune(model, batches, new PruningOptions()));
-        ex = Assert.Throws<PruningException>(() => pruner.Prune(model, batches, new PruningOptions { BlocksPerCut = 1, Selector = SelectorKind.ReplacementAware, HeldOutFraction = 0 }));
+        ex = Assert.Throws<PruningException>(() => pruner.Prune(model, batches, new PruningOptions { BlocksPerCut = 1, Selector = new ReplacementAwareSelector(), HeldOutFraction = 0 }));
         Assert.Contains("held-out", ex.Message);
         // Least squares needs at least d valid tokens.
         var tiny = Batches([[1, 2], [3]], 2);
-        Assert.Throws<PruningException>(() => pruner.Prune(model, tiny, new PruningOptions { BlocksPerCut = 1, Selector = SelectorKind.Fixed, FixedStart = 1 }));
+        Assert.Throws<PruningException>(() => pruner.Prune(model, tiny, new PruningOptions { BlocksPerCut = 1, Selector = new FixedCutSelector(1, 1) }));
         Assert.Equal(4, model.BlockCount);
         DisposeAll(batches);
         DisposeAll(tiny);
@@ -133,7 +133,7 @@ public class ReplaceMePrunerTests
         using (no_grad()) model.GetDownProjection(1).weight![0, 0] = tensor(double.PositiveInfinity, ScalarType.Float64);
         var batches = Batches(Sequences(8, 6, 40, 6), 4);
         var ex = Assert.Throws<PruningException>(() => new ReplaceMePruner().Prune(model, batches,
-            new PruningOptions { BlocksPerCut = 1, Selector = SelectorKind.Fixed, FixedStart = 2 }));
+            new PruningOptions { BlocksPerCut = 1, Selector = new FixedCutSelector(2, 1) }));
         Assert.Contains("block 1", ex.Message);
         DisposeAll(batches);
     }
@@ -147,9 +147,54 @@ public class ReplaceMePrunerTests
         int estimateReports = 0;
         var progress = new SyncProgress(p => { if (p.Stage == "estimate" && ++estimateReports == 2) cts.Cancel(); });
         Assert.ThrowsAny<OperationCanceledException>(() => new ReplaceMePruner().Prune(model, batches,
-            new PruningOptions { BlocksPerCut = 1, Selector = SelectorKind.Fixed, FixedStart = 2 }, progress, null, cts.Token));
+            new PruningOptions { BlocksPerCut = 1, Selector = new FixedCutSelector(2, 1) }, progress, null, cts.Token));
         Assert.Equal(2, estimateReports);
         Assert.Equal(5, model.BlockCount);
+        DisposeAll(batches);
+    }
+}
+
+public class StrategyInstanceTests
+{
+    public StrategyInstanceTests() => TorchRuntime.EnsureLoaded();
+
+    /// <summary>A third-party selector that scores on held-out data and asks for a 1 − cos profile.</summary>
+    private sealed class HeldOutProbe : ILayerSelector
+    {
+        public int HeldOutBatches { get; private set; } = -1;
+        public DistanceMetric SeenMetric { get; private set; }
+        public string Name => "probe";
+        public bool NeedsHeldOut => true;
+        public DistanceMetric ProfileMetric => DistanceMetric.Cosine;
+        public IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?> { ["answer"] = 42 };
+
+        public LayerSelection ChooseCuts(SelectionRequest request, CancellationToken cancellationToken = default)
+        {
+            HeldOutBatches = request.HeldOut.Count;
+            SeenMetric = request.Profile.Metric;
+            return new LayerSelection([new BlockCut(2, 3)], new Dictionary<int, double>(), "probe");
+        }
+    }
+
+    [Fact]
+    public void A_third_party_selector_declares_held_out_data_its_profile_metric_and_its_settings()
+    {
+        using var model = new ToyAdapter(blocks: 5, d: 8, dff: 16, vocab: 40, seed: 21);
+        var batches = Batches(Sequences(40, 6, 40, 8), 5);                 // 8 batches
+        var probe = new HeldOutProbe();
+        var options = new PruningOptions
+        {
+            BlocksPerCut = 1, Selector = probe, HeldOutFraction = 0.25,
+            Estimator = new LeastSquaresEstimator(new LeastSquaresOptions(Ridge: 0.5)),
+        };
+        using var result = new ReplaceMePruner().Prune(model, batches, options);
+        Assert.Equal(2, probe.HeldOutBatches);                               // the last quarter of 8 batches
+        Assert.Equal(DistanceMetric.Cosine, probe.SeenMetric);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(result.ProvenanceJson())!;
+        Assert.Equal(42, (int)json["selector"]!["settings"]!["answer"]!);
+        Assert.Equal("lstsq", (string)json["estimator"]!["name"]!);
+        Assert.Equal(0.5, (double)json["estimator"]!["settings"]!["ridge"]!);
+        Assert.Equal("Cosine", (string)json["options"]!["distance_metric"]!);
         DisposeAll(batches);
     }
 }

@@ -1,6 +1,7 @@
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Selection;
 using Xunit.Abstractions;
 
 namespace ReplaceMe.Core.Tests.Pruning;
@@ -12,7 +13,7 @@ namespace ReplaceMe.Core.Tests.Pruning;
 /// </summary>
 public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelper output) : IClassFixture<Stories15MFixture>
 {
-    private (double Perplexity, PruningResultSummary Summary) PruneAndScore(int n, EstimatorKind estimator, SelectorKind selector = SelectorKind.Distance)
+    private (double Perplexity, PruningResultSummary Summary) PruneAndScore(int n, string estimator, string selector = "angular")
     {
         if (fixture.Runs.TryGetValue((n, estimator, selector), out var done)) return done;
         using var model = DecoderModel.FromPretrained(fixture.ModelDir);
@@ -21,10 +22,16 @@ public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelpe
         {
             var options = new PruningOptions
             {
-                BlocksPerCut = n, Estimator = estimator, Selector = selector, Seed = 5,
-                // Few calibration rows (≈ 19k) for a cosine fit: start from least squares as the paper's A.11 suggests.
-                Cosine = estimator == EstimatorKind.Cosine ? new CosineOptions(Init: CosineInit.LeastSquares) : null,
-                HeldOutFraction = selector == SelectorKind.ReplacementAware ? 0.25 : 0.2,
+                BlocksPerCut = n, Seed = 5,
+                Estimator = estimator switch
+                {
+                    "identity" => new IdentityEstimator(),
+                    // Few calibration rows (≈ 19k) for a cosine fit: start from least squares as the paper's A.11 suggests.
+                    "cosine" => new CosineEstimator(new CosineOptions(Init: CosineInit.LeastSquares)),
+                    _ => new LeastSquaresEstimator(),
+                },
+                Selector = selector == "replacement-aware" ? new ReplacementAwareSelector() : new AngularDistanceSelector(),
+                HeldOutFraction = selector == "replacement-aware" ? 0.25 : 0.2,
             };
             using var result = new ReplaceMePruner().Prune(model, batches, options);
             double ppl = Stories15MFixture.Perplexity(model, fixture.HeldOutIds);
@@ -42,9 +49,9 @@ public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelpe
     public void Least_squares_and_cosine_clearly_beat_plain_removal_of_the_same_blocks(int n)
     {
         output.WriteLine($"original perplexity {fixture.OriginalPerplexity:F3} (setup {fixture.SetupSeconds:F0} s)");
-        var identity = PruneAndScore(n, EstimatorKind.Identity);
-        var lstsq = PruneAndScore(n, EstimatorKind.LeastSquares);
-        var cosine = PruneAndScore(n, EstimatorKind.Cosine);
+        var identity = PruneAndScore(n, "identity");
+        var lstsq = PruneAndScore(n, "lstsq");
+        var cosine = PruneAndScore(n, "cosine");
 
         Assert.Equal(identity.Summary.Cut, lstsq.Summary.Cut);   // same selector, same cut
         Assert.Equal(identity.Summary.Cut, cosine.Summary.Cut);
@@ -56,8 +63,8 @@ public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelpe
     [Fact]
     public void Replacement_aware_cut_is_no_worse_than_the_distance_cut_for_two_blocks()
     {
-        var distance = PruneAndScore(2, EstimatorKind.LeastSquares);
-        var aware = PruneAndScore(2, EstimatorKind.LeastSquares, SelectorKind.ReplacementAware);
+        var distance = PruneAndScore(2, "lstsq");
+        var aware = PruneAndScore(2, "lstsq", "replacement-aware");
         Assert.True(aware.Perplexity < 1.1 * distance.Perplexity, $"replacement-aware {aware.Perplexity:F2} vs distance {distance.Perplexity:F2}");
     }
 }

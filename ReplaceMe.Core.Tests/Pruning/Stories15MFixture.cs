@@ -70,7 +70,7 @@ public sealed class Stories15MFixture : IDisposable
     }
 
     /// <summary>Held-out perplexity per (n, estimator, selector), so that tests share runs.</summary>
-    internal Dictionary<(int, EstimatorKind, SelectorKind), (double, PruningResultSummary)> Runs { get; } = [];
+    internal Dictionary<(int, string, string), (double, PruningResultSummary)> Runs { get; } = [];
 
     public void Dispose() => _dir.Dispose();
 }

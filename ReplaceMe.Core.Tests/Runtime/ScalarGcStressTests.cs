@@ -70,16 +70,19 @@ public class ScalarGcStressTests
         var evaluation = new ModelEvaluator(model, tokenizer).Perplexity("stress", stories.Take(6).ToList());
         results.Add(evaluation.Perplexity.ToString("R", CultureInfo.InvariantCulture));
 
-        foreach (var estimator in new[] { EstimatorKind.LeastSquares, EstimatorKind.Cosine, EstimatorKind.Identity })
+        ITransformEstimator[] estimators =
+        [
+            new LeastSquaresEstimator(), new CosineEstimator(new CosineOptions(LearningRate: 1e-3, BatchSize: 128, Epochs: 2)), new IdentityEstimator(),
+        ];
+        foreach (var estimator in estimators)
         {
             using var copy = TinyModels.Build(config, weights, ScalarType.Float32);
             var options = new PruningOptions
             {
                 BlocksPerCut = 2, Estimator = estimator, MaxLength = 48, BatchSize = 8, Seed = 2,
-                Cosine = estimator == EstimatorKind.Cosine ? new CosineOptions(LearningRate: 1e-3, BatchSize: 128, Epochs: 2) : null,
             };
             using var result = new ReplaceMePruner().Prune(copy, stories, tokenizer, options);
-            results.Add($"{estimator} {result.Cuts[0]} {result.Outcomes[0].Report.RelativeResidual?.ToString("R", CultureInfo.InvariantCulture)}");
+            results.Add($"{estimator.Name} {result.Cuts[0]} {result.Outcomes[0].Report.RelativeResidual?.ToString("R", CultureInfo.InvariantCulture)}");
             var pruned = new ModelEvaluator(copy, tokenizer).Perplexity("stress", stories.Take(6).ToList());
             results.Add(pruned.Perplexity.ToString("R", CultureInfo.InvariantCulture));
         }

@@ -26,6 +26,18 @@ public sealed class CosineEstimator : ITransformEstimator
     /// <inheritdoc />
     public string Name => "cosine";
 
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?>
+    {
+        ["loss"] = Options.Loss.ToString(),
+        ["learning_rate"] = Options.LearningRate,
+        ["batch_size"] = Options.BatchSize,
+        ["epochs"] = Options.Epochs,
+        ["init"] = Options.Init.ToString(),
+        ["max_rows"] = Options.MaxRows,
+        ["diagnostic_rows"] = Options.DiagnosticRows,
+    };
+
     /// <inheritdoc />
     public ITransformFit Begin(BlockCut cut, int hiddenSize, EstimationContext context)
     {

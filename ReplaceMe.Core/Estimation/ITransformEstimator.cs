@@ -18,6 +18,9 @@ public interface ITransformEstimator
 
     /// <summary>Starts a fit for one cut. The caller feeds batches with <see cref="ITransformFit.Accumulate"/>, then calls <see cref="ITransformFit.Complete"/>.</summary>
     ITransformFit Begin(BlockCut cut, int hiddenSize, EstimationContext context);
+
+    /// <summary>This estimator's settings, recorded in <c>replaceme.json</c> (snake_case keys, JSON-serializable values).</summary>
+    IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?>();
 }
 
 /// <summary>One fit in progress. Not thread-safe; keep all calls on the thread that runs the model.</summary>

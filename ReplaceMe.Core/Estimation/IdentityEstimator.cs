@@ -25,6 +25,9 @@ public sealed class IdentityEstimator : ITransformEstimator
     /// <inheritdoc />
     public string Name => "identity";
 
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?> { ["diagnostic_rows"] = DiagnosticRows };
+
     /// <inheritdoc />
     public ITransformFit Begin(BlockCut cut, int hiddenSize, EstimationContext context)
     {

@@ -26,6 +26,15 @@ public sealed class LeastSquaresEstimator : ITransformEstimator
     /// <inheritdoc />
     public string Name => "lstsq";
 
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?>
+    {
+        ["ridge"] = Options.Ridge,
+        ["structure"] = Options.Structure.ToString(),
+        ["allow_underdetermined"] = Options.AllowUnderdetermined,
+        ["diagnostic_rows"] = Options.DiagnosticRows,
+    };
+
     /// <inheritdoc />
     public ITransformFit Begin(BlockCut cut, int hiddenSize, EstimationContext context)
     {

@@ -52,10 +52,15 @@ internal static class ProvenanceDocument
             ["selector"] = new JsonObject
             {
                 ["name"] = r.SelectorName,
+                ["settings"] = Settings(r.Options.Selector.Settings),
                 ["description"] = r.Selection.Description,
                 ["scores_by_start"] = scores,
             },
-            ["estimator"] = r.EstimatorName,
+            ["estimator"] = new JsonObject
+            {
+                ["name"] = r.EstimatorName,
+                ["settings"] = Settings(r.Options.Estimator.Settings),
+            },
             ["distances"] = new JsonObject
             {
                 ["metric"] = r.Profile.Metric.ToString(),
@@ -116,26 +121,28 @@ internal static class ProvenanceDocument
         ["notes"] = r.Notes is null ? null : new JsonArray(r.Notes.Select(s => (JsonNode?)s).ToArray()),
     };
 
+    /// <summary>A strategy's self-described settings as a JSON object.</summary>
+    private static JsonObject Settings(IReadOnlyDictionary<string, object?> settings)
+    {
+        var o = new JsonObject();
+        foreach (var (key, value) in settings.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            o[key] = value is null ? null : JsonSerializer.SerializeToNode(value, value.GetType());
+        return o;
+    }
+
     private static JsonObject Options(PruningOptions o, int n) => new()
     {
         ["blocks_per_cut"] = n,
         ["target_fraction"] = Num(o.TargetFraction),
         ["cut_count"] = o.CutCount,
         ["merge_adjacent"] = o.MergeAdjacent,
-        ["selector"] = o.CustomSelector is null ? o.Selector.ToString() : "custom",
-        ["fixed_start"] = o.FixedStart,
-        ["replacement_aware_top_k"] = o.ReplacementAwareTopK,
-        ["estimator"] = o.CustomEstimator is null ? o.Estimator.ToString() : "custom",
-        ["ridge"] = o.Ridge,
-        ["allow_underdetermined"] = o.AllowUnderdetermined,
-        ["cosine"] = o.Cosine is null ? null : JsonSerializer.SerializeToNode(o.Cosine),
         ["seed"] = o.Seed,
         ["memory_budget_bytes"] = o.MemoryBudgetBytes,
         ["estimation_device"] = o.EstimationDevice?.ToString(),
         ["batch_size"] = o.BatchSize,
         ["max_length"] = o.MaxLength,
         ["held_out_fraction"] = o.HeldOutFraction,
-        ["distance_metric"] = o.DistanceMetric.ToString(),
+        ["distance_metric"] = o.Selector.ProfileMetric.ToString(),
         ["distance_tokens"] = o.DistanceTokens.ToString(),
         ["max_distance_length"] = o.MaxDistanceLength,
     };

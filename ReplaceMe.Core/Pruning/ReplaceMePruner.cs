@@ -77,12 +77,12 @@ public sealed class ReplaceMePruner
         long calibrationTokens = calibration.Sum(b => b.TokenCount);
         if (calibrationTokens == 0) throw new PruningException("The calibration batches contain no valid token (every attention-mask entry is 0).");
 
-        var estimator = PruningComponents.Estimator(options);
-        var selector = PruningComponents.Selector(options, n, estimator);
-        var (fit, heldOut) = PruningComponents.NeedsHeldOut(options)
+        var estimator = options.Estimator;
+        var selector = options.Selector;
+        var (fit, heldOut) = selector.NeedsHeldOut
             ? CalibrationBatches.Split(calibration, options.HeldOutFraction)
             : (calibration, Array.Empty<TokenBatch>());
-        if (PruningComponents.NeedsHeldOut(options) && heldOut.Count == 0)
+        if (selector.NeedsHeldOut && heldOut.Count == 0)
             throw new PruningException($"The {selector.Name} selector scores candidates on held-out data: give HeldOutFraction > 0 and at least 2 calibration batches (got {calibration.Count} batch(es), fraction {options.HeldOutFraction}).");
         PruningLog.Start(logger, originalBlocks, n, options.CutCount, selector.Name, estimator.Name, calibration.Count, calibrationTokens, heldOut.Count);
         var fingerprint = CalibrationBatches.Fingerprint(calibration);
@@ -93,13 +93,13 @@ public sealed class ReplaceMePruner
         var stage = Stopwatch.StartNew();
         progress?.Report(new PruningProgress("profile", 0, Message: "measuring distances between block outputs"));
         int maxLength = Math.Min(Math.Max(options.MaxDistanceLength ?? n, n), originalBlocks - 1);
-        var profile = new DistanceProfiler(logger).Measure(model, fit, maxLength, options.DistanceMetric, options.DistanceTokens, progress, cancellationToken);
+        var profile = new DistanceProfiler(logger).Measure(model, fit, maxLength, selector.ProfileMetric, options.DistanceTokens, progress, cancellationToken);
         timings["profile"] = stage.Elapsed;
 
         // 2. Selection (original indices).
         stage.Restart();
         progress?.Report(new PruningProgress("select", 0, Message: selector.Name));
-        var request = new SelectionRequest(model, profile, n, options.CutCount, options.MergeAdjacent, fit, heldOut, context);
+        var request = new SelectionRequest(model, profile, n, options.CutCount, options.MergeAdjacent, fit, heldOut, context, estimator);
         var selection = selector.ChooseCuts(request, cancellationToken);
         var cuts = selection.Cuts.OrderBy(c => c.Start).ToList();
         ValidateSelection(cuts, originalBlocks, selector.Name);

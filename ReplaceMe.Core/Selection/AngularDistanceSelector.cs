@@ -22,6 +22,12 @@ public sealed class AngularDistanceSelector : ILayerSelector
     public string Name => _metric == DistanceMetric.Angular ? "angular" : "cosine";
 
     /// <inheritdoc/>
+    public DistanceMetric ProfileMetric => _metric;
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?> { ["metric"] = _metric.ToString() };
+
+    /// <inheritdoc/>
     /// <remarks><see cref="LayerSelection.Scores"/> maps every start of a length-n cut to its distance.</remarks>
     public LayerSelection ChooseCuts(SelectionRequest request, CancellationToken cancellationToken = default)
     {

@@ -30,6 +30,10 @@ public sealed class FixedCutSelector : ILayerSelector
     public IReadOnlyList<BlockCut> Cuts => _cuts;
 
     /// <inheritdoc/>
+    public IReadOnlyDictionary<string, object?> Settings =>
+        new Dictionary<string, object?> { ["cuts"] = _cuts.Select(c => new[] { c.Start, c.End }).ToArray() };
+
+    /// <inheritdoc/>
     /// <remarks><see cref="LayerSelection.Scores"/> is empty: nothing is measured.</remarks>
     public LayerSelection ChooseCuts(SelectionRequest request, CancellationToken cancellationToken = default)
     {

@@ -15,6 +15,18 @@ public interface ILayerSelector
     /// <summary>Chooses the cuts, sorted by <see cref="BlockCut.Start"/>, disjoint, each valid for the model.</summary>
     /// <exception cref="PruningException">The request cannot be satisfied (e.g. n ≥ block count).</exception>
     LayerSelection ChooseCuts(SelectionRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// True when <see cref="ChooseCuts"/> scores candidates on <see cref="SelectionRequest.HeldOut"/>: the pipeline then
+    /// holds out the last calibration batches. Default false (every batch is used for fitting).
+    /// </summary>
+    bool NeedsHeldOut => false;
+
+    /// <summary>The metric the pipeline's distance profile is measured with for this selector. Default angular.</summary>
+    DistanceMetric ProfileMetric => DistanceMetric.Angular;
+
+    /// <summary>This selector's settings, recorded in <c>replaceme.json</c> (snake_case keys, JSON-serializable values).</summary>
+    IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?>();
 }
 
 /// <summary>Everything a selector may use.</summary>
@@ -26,6 +38,7 @@ public interface ILayerSelector
 /// <param name="Calibration">Calibration batches (fit part) for selectors that estimate transforms.</param>
 /// <param name="HeldOut">Held-out calibration batches for selectors that score candidate pruned models.</param>
 /// <param name="Estimation">Estimator settings for selectors that fit transforms.</param>
+/// <param name="Estimator">The pipeline's estimator, for selectors that fit transforms and were given none of their own.</param>
 public sealed record SelectionRequest(
     ITransformerAdapter Model,
     DistanceProfile Profile,
@@ -34,7 +47,8 @@ public sealed record SelectionRequest(
     bool MergeAdjacent,
     IReadOnlyList<TokenBatch> Calibration,
     IReadOnlyList<TokenBatch> HeldOut,
-    EstimationContext Estimation);
+    EstimationContext Estimation,
+    ITransformEstimator? Estimator = null);
 
 /// <summary>A selector's decision.</summary>
 /// <param name="Cuts">Chosen cuts, sorted by start, disjoint (after merging if requested).</param>

@@ -35,16 +35,15 @@ namespace ReplaceMe.Core.Selection;
 /// </remarks>
 public sealed class ReplacementAwareSelector : ILayerSelector
 {
-    private readonly ITransformEstimator _estimator;
+    private readonly ITransformEstimator? _estimator;
     private readonly int? _topK;
 
     /// <summary>Creates the selector.</summary>
-    /// <param name="estimator">Fits T for each candidate (e.g. least squares).</param>
+    /// <param name="estimator">Fits T for each candidate; null uses the pipeline's estimator (<see cref="SelectionRequest.Estimator"/>).</param>
     /// <param name="topK">Score only the k candidates with the smallest profile distance; null scores every start.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is less than 1.</exception>
-    public ReplacementAwareSelector(ITransformEstimator estimator, int? topK = null)
+    public ReplacementAwareSelector(ITransformEstimator? estimator = null, int? topK = null)
     {
-        ArgumentNullException.ThrowIfNull(estimator);
         if (topK is < 1) throw new ArgumentOutOfRangeException(nameof(topK), topK, "topK must be at least 1 (or null for every candidate).");
         TorchRuntime.EnsureLoaded();
         _estimator = estimator;
@@ -55,6 +54,16 @@ public sealed class ReplacementAwareSelector : ILayerSelector
     public string Name => "replacement-aware";
 
     /// <inheritdoc/>
+    public bool NeedsHeldOut => true;
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, object?> Settings => new Dictionary<string, object?>
+    {
+        ["top_k"] = _topK,
+        ["estimator"] = _estimator?.Name ?? "the pipeline's",
+    };
+
+    /// <inheritdoc/>
     public LayerSelection ChooseCuts(SelectionRequest request, CancellationToken cancellationToken = default)
     {
         CutPlanning.ValidateRequest(request, Name);
@@ -62,6 +71,8 @@ public sealed class ReplacementAwareSelector : ILayerSelector
         RequireTokens(request.Calibration, "Calibration", "fit the transforms");
         RequireTokens(request.HeldOut, "HeldOut", "score the pruned models");
         var context = request.Estimation ?? new EstimationContext();
+        var estimator = _estimator ?? request.Estimator
+            ?? throw new ArgumentException($"Selector '{Name}' needs an estimator: give one to its constructor or in SelectionRequest.Estimator.", nameof(request));
         int n = request.BlocksPerCut;
 
         var chosen = new List<BlockCut>();
@@ -75,7 +86,7 @@ public sealed class ReplacementAwareSelector : ILayerSelector
                 var candidates = Candidates(view, request, n);
                 if (candidates.Count == 0)
                     throw new PruningException($"Selector '{Name}': no contiguous cut of {n} blocks is left after choosing {string.Join(", ", chosen)}; ask for fewer or shorter cuts.");
-                var scoring = new CandidateScoring(view, _estimator, context, n, candidates);
+                var scoring = new CandidateScoring(view, estimator, context, n, candidates);
                 try
                 {
                     scoring.Fit(request.Calibration, cancellationToken);
@@ -101,7 +112,7 @@ public sealed class ReplacementAwareSelector : ILayerSelector
             view.Dispose();
         }
         var cuts = CutPlanning.SortAndMerge(chosen, request.MergeAdjacent);
-        string description = $"replacement-aware ({_estimator.Name}), n = {n}: {string.Join("; then ", rounds)}"
+        string description = $"replacement-aware ({estimator.Name}), n = {n}: {string.Join("; then ", rounds)}"
             + (cuts.Count != chosen.Count ? $"; merged into {string.Join(", ", cuts)}" : "");
         return new LayerSelection(cuts, firstScores!, description);
     }

@@ -19,7 +19,7 @@ public static class OtherDocsSnippets
         using var model = DecoderModel.FromPretrained("stories15M-hf");
         var tokenizer = TokenizerLoader.Load("stories15M-hf");
         var docs = CalibrationFile.Read("calibration.jsonl", new CalibrationFileOptions(Column: "text", Selection: DocumentSelection.First(1000)));
-        var options = new PruningOptions { BlocksPerCut = 2, Estimator = EstimatorKind.LeastSquares, CalibrationSource = "calibration.jsonl, first 1000" };
+        var options = new PruningOptions { BlocksPerCut = 2, CalibrationSource = "calibration.jsonl, first 1000" }; // least squares by default
         using var result = new ReplaceMePruner().Prune(model, docs, tokenizer, options, progress, logger, cancellationToken);
         result.Save("stories15M-pruned");            // HF folder + replaceme.json + README.md, written atomically
         // </snippet:pruning>

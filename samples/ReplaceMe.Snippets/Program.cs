@@ -18,8 +18,9 @@ using var model = DecoderModel.FromPretrained(modelDir); // CPU, float32; see "G
 // Calibration text: 16 short stories sampled from the model itself.
 var stories = SelfGeneratedText.Generate(model, tokenizer, 16, new SelfGeneratedOptions { MaxNewTokens = 64, Seed = 1 });
 
-// Remove the one block whose removal changes the hidden states least, replaced by a least-squares linear map.
-var options = new PruningOptions { BlocksPerCut = 1, Estimator = EstimatorKind.LeastSquares, MaxLength = 128 };
+// Remove the one block whose removal changes the hidden states least (angular distance, the default selector),
+// replaced by a least-squares linear map (the default estimator).
+var options = new PruningOptions { BlocksPerCut = 1, MaxLength = 128 };
 using var result = new ReplaceMePruner().Prune(model, stories, tokenizer, options);
 
 Console.WriteLine($"cut {result.Cuts[0]}: {result.OriginalBlockCount} -> {model.BlockCount} blocks");

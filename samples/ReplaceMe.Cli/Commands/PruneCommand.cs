@@ -14,9 +14,9 @@ internal static class PruneCommand
         var calibration = new CalibrationArgs();
         var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n)", Required = true };
         var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
-        estimator.AcceptOnlyFromAmong("lstsq", "cosine", "identity");
+        estimator.AcceptOnlyFromAmong(Strategies.EstimatorNames);
         var selector = new Option<string>("--selector") { Description = "angular (paper), cosine (1 − cos), bi (block influence), fixed (with --start), replacement-aware", DefaultValueFactory = _ => "angular" };
-        selector.AcceptOnlyFromAmong("angular", "cosine", "bi", "fixed", "replacement-aware");
+        selector.AcceptOnlyFromAmong(Strategies.SelectorNames);
         var start = new Option<int?>("--start") { Description = "First removed block (0-based) for --selector fixed" };
         var cuts = new Option<int>("--cuts") { Description = "Number of disjoint cuts of n blocks (the paper's num_A)", DefaultValueFactory = _ => 1 };
         var merge = new Option<bool>("--merge") { Description = "Fuse chosen cuts that touch into one cut with one transform" };
@@ -37,6 +37,7 @@ internal static class PruneCommand
             bool isFixed = result.GetValue(selector) == "fixed", hasStart = result.GetResult(start) is not null;
             if (isFixed && !hasStart) result.AddError("--selector fixed needs --start S.");
             if (!isFixed && hasStart) result.AddError("--start is only used with --selector fixed.");
+            if (isFixed && result.GetResult(cuts) is not null && result.GetValue(cuts) != 1) result.AddError("--selector fixed removes one cut [S, S + n); leave --cuts at 1.");
             if (result.GetResult(ridge) is not null && result.GetValue(estimator) != "lstsq") result.AddError("--ridge is only used with --estimator lstsq.");
         });
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
@@ -50,28 +51,13 @@ internal static class PruneCommand
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
                 try
                 {
-                    string sel = parse.GetValue(selector)!;
                     var options = new PruningOptions
                     {
                         BlocksPerCut = parse.GetValue(blocks),
                         CutCount = parse.GetValue(cuts),
                         MergeAdjacent = parse.GetValue(merge),
-                        Selector = sel switch
-                        {
-                            "bi" => SelectorKind.BlockInfluence,
-                            "fixed" => SelectorKind.Fixed,
-                            "replacement-aware" => SelectorKind.ReplacementAware,
-                            _ => SelectorKind.Distance,
-                        },
-                        DistanceMetric = sel == "cosine" ? ReplaceMe.Core.Selection.DistanceMetric.Cosine : ReplaceMe.Core.Selection.DistanceMetric.Angular,
-                        FixedStart = parse.GetValue(start),
-                        Estimator = parse.GetValue(estimator) switch
-                        {
-                            "cosine" => EstimatorKind.Cosine,
-                            "identity" => EstimatorKind.Identity,
-                            _ => EstimatorKind.LeastSquares,
-                        },
-                        Ridge = parse.GetValue(ridge),
+                        Selector = Strategies.Selector(parse.GetValue(selector)!, parse.GetValue(start), parse.GetValue(blocks)),
+                        Estimator = Strategies.Estimator(parse.GetValue(estimator)!, parse.GetValue(ridge)),
                         Seed = parse.GetValue(calibration.Seed),
                         BatchSize = parse.GetValue(calibration.BatchSize),
                         MaxLength = parse.GetValue(calibration.MaxLength),

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using ReplaceMe.Cli.Commands;
 using ReplaceMe.Cli.Plots;
 using ReplaceMe.Core;
 using ReplaceMe.Core.Calibration;
@@ -22,8 +23,7 @@ namespace ReplaceMe.Cli.Demo;
 internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logger)
 {
     private static readonly string[] SamplePrompts = ["Once upon a time", "The little dog"];
-    private static readonly (EstimatorKind Kind, string Name)[] Estimators =
-        [(EstimatorKind.LeastSquares, "lstsq"), (EstimatorKind.Cosine, "cosine"), (EstimatorKind.Identity, "identity")];
+    private static readonly string[] Estimators = ["lstsq", "cosine", "identity"];
 
     public DemoOutcome Run(CancellationToken cancellationToken)
     {
@@ -64,7 +64,7 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
         {
             for (int n = 1; n <= settings.MaxBlocks; n++)
             {
-                foreach (var (kind, name) in Estimators)
+                foreach (var name in Estimators)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     string label = $"{name}-{n}";
@@ -72,11 +72,11 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
                     var options = new PruningOptions
                     {
                         BlocksPerCut = n,
-                        Estimator = kind,
+                        // The demo starts cosine from the least-squares solution (CosineInit.LeastSquares).
+                        Estimator = Strategies.Estimator(name, cosine: new CosineOptions(Init: CosineInit.LeastSquares)),
                         Seed = settings.Seed,
                         MaxDistanceLength = blockCount - 1,
                         BatchSize = 16,
-                        Cosine = kind == EstimatorKind.Cosine ? new CosineOptions(Init: CosineInit.LeastSquares) : null,
                     };
                     using var result = ui.Run($"Pruning {n} block(s) with {name}", p => new ReplaceMePruner().Prune(model, batches, options, p, logger, cancellationToken));
                     string modelDir = Path.Combine(models, label);

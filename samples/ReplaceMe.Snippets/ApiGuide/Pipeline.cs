@@ -1,5 +1,6 @@
 using ReplaceMe.Core;
 using ReplaceMe.Core.Checkpoints;
+using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Surgery;
@@ -14,8 +15,8 @@ public static class PipelineSnippets
         var options = new PruningOptions
         {
             BlocksPerCut = 2,
-            CustomSelector = new SecondHalfSelector(),   // replaces Selector
-            CustomEstimator = new DiagonalEstimator(),   // replaces Estimator
+            Selector = new SecondHalfSelector(),   // your ILayerSelector
+            Estimator = new DiagonalEstimator(),   // your ITransformEstimator
         };
         using var result = new ReplaceMePruner().Prune(model, documents, tokenizer, options);
         Console.WriteLine($"{result.SelectorName} chose {result.Cuts[0]}; {result.EstimatorName} fit on {result.Outcomes[0].Report.Tokens} tokens");
@@ -36,7 +37,7 @@ public static class PipelineSnippets
         // <snippet:prune-adapter>
         var tiny = new TinyDecoder(vocab: 64, d: 32, heads: 4, ffn: 64, blocks: 6, maxLength: 32);
         var adapter = new TinyDecoderAdapter(tiny);
-        var options = new PruningOptions { BlocksPerCut = 1, Estimator = EstimatorKind.LeastSquares };
+        var options = new PruningOptions { BlocksPerCut = 1, Estimator = new LeastSquaresEstimator() };
         using var result = new ReplaceMePruner().Prune(adapter, batches, options); // batches: IReadOnlyList<TokenBatch>
         Console.WriteLine($"cut {result.Cuts[0]}, {adapter.BlockCount} blocks left");
         // </snippet:prune-adapter>
