@@ -103,6 +103,32 @@ public class SafetensorsCorruptionTests
         OpenFails(SafetensorsFiles.Build(Header(entry), 24), "'a'");
 
     [Fact]
+    public void A_gap_between_tensors_is_refused()
+    {
+        // "a" [0, 16), then 4 bytes nobody owns, then "b" [20, 28).
+        var header = Header("""{"dtype":"F32","shape":[4],"data_offsets":[0,16]}""", """{"dtype":"F16","shape":[4],"data_offsets":[20,28]}""");
+        OpenFails(SafetensorsFiles.Build(header, 28), "[16, 20)", "belong to no tensor");
+    }
+
+    [Fact]
+    public void Bytes_after_the_last_tensor_are_refused() =>
+        OpenFails(SafetensorsFiles.Build(SafetensorsFiles.ValidHeader, SafetensorsFiles.ValidDataBytes + 8), "end at byte 24", "32 data bytes");
+
+    [Fact]
+    public void A_header_length_a_few_bytes_short_is_refused_not_read_shifted()
+    {
+        // Writers pad the header with spaces; a length 4 short still parses as JSON but moves the data section 4 bytes
+        // early, so every tensor would be read shifted. The 4 stray bytes must be caught as untiled data.
+        var padded = SafetensorsFiles.ValidHeader + "    ";
+        var file = SafetensorsFiles.Build(padded, SafetensorsFiles.ValidDataBytes, lengthOverride: (ulong)padded.Length - 4);
+        OpenFails(file, "end at byte 24", "28 data bytes");
+    }
+
+    [Fact]
+    public void A_header_that_does_not_start_with_a_brace_is_refused() =>
+        OpenFails(SafetensorsFiles.Build(" " + SafetensorsFiles.ValidHeader, SafetensorsFiles.ValidDataBytes), "does not start with '{'");
+
+    [Fact]
     public void Duplicate_tensor_names_are_refused() =>
         OpenFails(SafetensorsFiles.Build("""{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}""", 2), "'a'");
 

@@ -41,6 +41,37 @@ public class PretrainedTests
     }
 
     [Fact]
+    public void A_Hub_cache_snapshot_of_symlinks_into_blobs_loads_prunes_and_saves()
+    {
+        // huggingface_hub's layout: models--org--name/{blobs/<hash>, snapshots/<rev>/<file> -> ../../blobs/<hash>, refs/main}.
+        using var tmp = TestPaths.NewTempDir();
+        using var scope = NewDisposeScope();
+        using var original = WriteSource(tmp.Combine("plain"), LlamaJson("float32"), ScalarType.Float32);
+        var repo = tmp.Combine("hub", "models--org--tiny");
+        var snapshot = Path.Combine(repo, "snapshots", "0123abcd");
+        Directory.CreateDirectory(Path.Combine(repo, "blobs"));
+        Directory.CreateDirectory(snapshot);
+        Directory.CreateDirectory(Path.Combine(repo, "refs"));
+        File.WriteAllText(Path.Combine(repo, "refs", "main"), "0123abcd");
+        foreach (var file in Directory.GetFiles(tmp.Combine("plain")))
+        {
+            var blob = Path.Combine(repo, "blobs", Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file))).ToLowerInvariant());
+            File.Copy(file, blob, overwrite: true);
+            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", Path.GetFileName(blob)));
+        }
+        Assert.True(new FileInfo(Path.Combine(snapshot, "model.safetensors")).LinkTarget is not null);
+
+        using var loaded = DecoderModel.FromPretrained(snapshot);
+        Assert.Equal(0, TinyModels.MaxAbsDiff(Logits(original), Logits(loaded)));
+        loaded.RemoveBlocks(1, 2);
+        loaded.SavePretrained(tmp.Combine("pruned"));
+        Assert.Equal(TokenizerBytes, File.ReadAllBytes(tmp.Combine("pruned", "tokenizer.json")));   // content, not a link
+        Assert.Null(new FileInfo(tmp.Combine("pruned", "tokenizer.json")).LinkTarget);
+        using var reloaded = DecoderModel.FromPretrained(tmp.Combine("pruned"));
+        Assert.Equal(2, reloaded.BlockCount);
+    }
+
+    [Fact]
     public void Float32_round_trip_is_bit_exact_and_copies_tokenizer_files()
     {
         using var tmp = TestPaths.NewTempDir();

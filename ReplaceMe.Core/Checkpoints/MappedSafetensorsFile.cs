@@ -34,7 +34,10 @@ internal sealed unsafe class MappedSafetensorsFile : IDisposable
         long needed = Header.DataStart + Header.Tensors.Values.Select(t => t.End).DefaultIfEmpty(0).Max();
         try
         {
-            long length = new FileInfo(Path).Length;
+            // The length of what the path resolves to: a Hub-cache snapshot holds symlinks into blobs/, and
+            // FileInfo.Length would be the link's own size.
+            long length;
+            using (var probe = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read)) length = probe.Length;
             // The header was validated against the file length; a file that shrank since would fault on access.
             if (length < needed)
                 throw new CheckpointFormatException($"Safetensors file '{Path}' shrank to {length} bytes after its header was read; {needed} needed.");

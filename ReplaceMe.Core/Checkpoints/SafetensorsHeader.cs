@@ -6,7 +6,7 @@ namespace ReplaceMe.Core.Checkpoints;
 /// <summary>
 /// Parses and validates a safetensors header completely before any tensor byte is read: length prefix within the
 /// file and under <see cref="MaxHeaderBytes"/>, strict UTF-8 JSON object, typed fields, known dtype, offsets ordered,
-/// inside the data section and not overlapping, byte count equal to shape × element size.
+/// tiling the data section exactly (no gap, overlap or trailing bytes), byte count equal to shape × element size.
 /// </summary>
 internal sealed class SafetensorsHeader
 {
@@ -76,6 +76,8 @@ internal sealed class SafetensorsHeader
         {
             throw new CheckpointFormatException($"Safetensors file '{path}': header is not valid UTF-8.", ex);
         }
+        if (!text.StartsWith('{'))
+            throw new CheckpointFormatException($"Safetensors file '{path}': the header does not start with '{{' (not a safetensors file, or its header length is off).");
         JsonDocument doc;
         try
         {
@@ -107,7 +109,7 @@ internal sealed class SafetensorsHeader
                     throw new CheckpointFormatException($"Safetensors file '{path}': tensor '{prop.Name}' appears twice in the header.");
                 tensors.Add(prop.Name, ReadEntry(prop.Name, prop.Value, dataLength, path));
             }
-            CheckNoOverlap(tensors.Values, path);
+            CheckTiling(tensors.Values, dataLength, path);
             return new SafetensorsHeader(dataStart, tensors, metadata);
         }
     }
@@ -166,15 +168,30 @@ internal sealed class SafetensorsHeader
         return e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out value) && value >= 0;
     }
 
-    private static void CheckNoOverlap(IEnumerable<SafetensorInfo> tensors, string path)
+    /// <summary>
+    /// The tensors must tile the data section exactly, as the safetensors reference requires: sorted by offset, each
+    /// starts where the previous one ended, the first at 0 and the last ending at the end of the file. A gap, an overlap
+    /// or trailing bytes mean a corrupt or shifted header (a header length a few bytes off moves every tensor).
+    /// </summary>
+    private static void CheckTiling(IEnumerable<SafetensorInfo> tensors, long dataLength, string path)
     {
+        long expected = 0;
         SafetensorInfo? previous = null;
-        foreach (var t in tensors.Where(t => t.End > t.Begin).OrderBy(t => t.Begin))
+        foreach (var t in tensors.OrderBy(t => t.Begin).ThenBy(t => t.End))
         {
-            if (previous is not null && t.Begin < previous.End)
+            if (t.Begin < expected)
                 throw new CheckpointFormatException(
-                    $"Safetensors file '{path}': tensors '{previous.Name}' [{previous.Begin}, {previous.End}] and '{t.Name}' [{t.Begin}, {t.End}] overlap.");
+                    $"Safetensors file '{path}': tensors '{previous!.Name}' [{previous.Begin}, {previous.End}] and '{t.Name}' [{t.Begin}, {t.End}] overlap.");
+            if (t.Begin > expected)
+                throw new CheckpointFormatException(
+                    $"Safetensors file '{path}': bytes [{expected}, {t.Begin}) of the data section belong to no tensor (before '{t.Name}'); " +
+                    "tensors must tile the data section, so the header is corrupt or its length is off.");
+            expected = t.End;
             previous = t;
         }
+        if (expected != dataLength)
+            throw new CheckpointFormatException(
+                $"Safetensors file '{path}': the tensors end at byte {expected} of the data section but the file holds {dataLength} data bytes; " +
+                "the header is corrupt or its length is off.");
     }
 }
