@@ -66,7 +66,7 @@ public class HfCheckpointFolderTests
         HfCheckpointFolder.Save(target, config, tensors, source,
             new SaveOptions { ExtraFiles = new Dictionary<string, string> { ["replaceme.json"] = "{\"cut\": [3, 5]}" } });
 
-        var expectedFiles = copied.Keys.Concat(["config.json", "model.safetensors", "replaceme.json"]).Order(StringComparer.Ordinal);
+        var expectedFiles = copied.Keys.Concat(["config.json", "model.safetensors", "replaceme.json", OutputFolder.MarkerFileName]).Order(StringComparer.Ordinal);
         Assert.Equal(expectedFiles, Directory.GetFiles(target).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
         Assert.Empty(Directory.GetDirectories(target));
         foreach (var (name, bytes) in copied) Assert.Equal(bytes, File.ReadAllBytes(Path.Combine(target, name)));
@@ -108,14 +108,15 @@ public class HfCheckpointFolderTests
     {
         using var root = TestPaths.NewTempDir();
         var target = root.Combine("out");
-        Directory.CreateDirectory(target);
-        File.WriteAllText(Path.Combine(target, "keep.txt"), "x");
+        HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions());
+        File.WriteAllText(Path.Combine(target, "stale.txt"), "x");
         var ex = Assert.Throws<IOException>(() => HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions()));
         Assert.Contains("--overwrite", ex.Message);
-        Assert.True(File.Exists(Path.Combine(target, "keep.txt")));
+        Assert.True(File.Exists(Path.Combine(target, "stale.txt")));
 
+        // The folder was written by this library (it has the marker), so --overwrite replaces it whole.
         HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions { Overwrite = true });
-        Assert.False(File.Exists(Path.Combine(target, "keep.txt")));
+        Assert.False(File.Exists(Path.Combine(target, "stale.txt")));
         Assert.True(File.Exists(Path.Combine(target, "model.safetensors")));
     }
 

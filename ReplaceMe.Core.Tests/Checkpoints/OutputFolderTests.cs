@@ -45,8 +45,11 @@ public class OutputFolderTests
     {
         using var root = TestPaths.NewTempDir();
         var target = root.Combine("pruned");
-        Directory.CreateDirectory(target);
-        File.WriteAllText(Path.Combine(target, "old.txt"), "old");
+        using (var first = OutputFolder.Create(target, overwrite: false))
+        {
+            File.WriteAllText(Path.Combine(first.Path, "old.txt"), "old");
+            first.Commit();
+        }
 
         var ex = Assert.Throws<IOException>(() => OutputFolder.Create(target, overwrite: false));
         Assert.Contains(target, ex.Message);
@@ -59,7 +62,7 @@ public class OutputFolderTests
             Assert.True(File.Exists(Path.Combine(target, "old.txt"))); // old target intact until commit
             output.Commit();
         }
-        Assert.Equal(["new.txt"], Directory.GetFiles(target).Select(Path.GetFileName));
+        Assert.Equal([OutputFolder.MarkerFileName, "new.txt"], Directory.GetFiles(target).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal([target], Directory.GetFileSystemEntries(root.Path)); // no .old- leftovers
     }
 
@@ -81,5 +84,51 @@ public class OutputFolderTests
         var target = root.Combine("pruned");
         File.WriteAllText(target, "x");
         Assert.Throws<IOException>(() => OutputFolder.Create(target, overwrite: true));
+    }
+
+    [Fact]
+    public void Overwrite_never_replaces_a_folder_this_library_did_not_write()
+    {
+        using var root = TestPaths.NewTempDir();
+        var target = root.Combine("my-notes");
+        Directory.CreateDirectory(target);
+        File.WriteAllText(Path.Combine(target, "thesis.tex"), "years of work");
+        var ex = Assert.Throws<IOException>(() => OutputFolder.Create(target, overwrite: true));
+        Assert.Contains("not written by ReplaceMe.Core", ex.Message);
+        Assert.Equal("years of work", File.ReadAllText(Path.Combine(target, "thesis.tex")));
+        Assert.Equal([target], Directory.GetFileSystemEntries(root.Path)); // no temporary folder either
+
+        var empty = root.Combine("empty");
+        Directory.CreateDirectory(empty);
+        using var output = OutputFolder.Create(empty, overwrite: true);   // an empty folder may be replaced
+        output.Commit();
+        Assert.True(File.Exists(Path.Combine(empty, OutputFolder.MarkerFileName)));
+    }
+
+    [Fact]
+    public void The_current_directory_and_the_source_model_folder_are_refused_as_targets()
+    {
+        using var root = TestPaths.NewTempDir();
+        var model = root.Combine("models", "llama");
+        Directory.CreateDirectory(model);
+        File.WriteAllText(Path.Combine(model, "model.safetensors"), "weights");
+        var before = Environment.CurrentDirectory;
+        Environment.CurrentDirectory = root.Combine("models");
+        try
+        {
+            // --out . and --out <parent of the model>: contains the current directory / the model.
+            Assert.Contains("current directory", Assert.Throws<IOException>(() => OutputFolder.Create(".", overwrite: true)).Message);
+            Assert.Contains("current directory", Assert.Throws<IOException>(() => OutputFolder.Create(root.Path, overwrite: true, [model])).Message);
+            // --out <the model folder>, and a folder inside it.
+            Assert.Contains("reads", Assert.Throws<IOException>(() => OutputFolder.Create(model, overwrite: true, [model])).Message);
+            Assert.Contains("inside the model folder", Assert.Throws<IOException>(() => OutputFolder.Create(Path.Combine(model, "pruned"), overwrite: false, [model])).Message);
+            // A sibling is fine.
+            using var ok = OutputFolder.Create(root.Combine("models", "llama-pruned"), overwrite: false, [model]);
+        }
+        finally
+        {
+            Environment.CurrentDirectory = before;
+        }
+        Assert.Equal("weights", File.ReadAllText(Path.Combine(model, "model.safetensors")));
     }
 }

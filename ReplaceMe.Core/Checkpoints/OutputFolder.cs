@@ -4,9 +4,20 @@ namespace ReplaceMe.Core.Checkpoints;
 /// An output folder built in a temporary sibling (<c>.&lt;name&gt;.tmp-&lt;random&gt;</c>) and moved into place by
 /// <see cref="Commit"/>, so that a failed or cancelled run never leaves a half-written target.
 /// Disposing without committing deletes the temporary folder.
+/// <para>
+/// It never loses user data. Every folder it writes carries a marker file (<see cref="MarkerFileName"/>), and
+/// overwriting replaces only an empty folder or one with that marker. A target that is or contains the current
+/// directory, or that is, contains or lies inside a protected path (the source model folder), is refused before
+/// anything is written.
+/// </para>
 /// </summary>
 public sealed class OutputFolder : IDisposable
 {
+    /// <summary>Hidden file that marks a folder written by ReplaceMe.Core (so that overwriting may replace it).</summary>
+    public const string MarkerFileName = ".replaceme-output";
+
+    private static readonly StringComparison PathComparison = OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+
     private readonly bool _overwrite;
     private bool _committed;
     private bool _disposed;
@@ -26,9 +37,13 @@ public sealed class OutputFolder : IDisposable
 
     /// <summary>Starts building <paramref name="targetDir"/>.</summary>
     /// <param name="targetDir">Folder to produce; its parent is created when missing.</param>
-    /// <param name="overwrite">Replace an existing folder on commit.</param>
-    /// <exception cref="IOException">The target exists and <paramref name="overwrite"/> is false, or the target is a file.</exception>
-    public static OutputFolder Create(string targetDir, bool overwrite)
+    /// <param name="overwrite">Replace an existing folder on commit (only an empty one, or one this library wrote).</param>
+    /// <param name="protectedPaths">Folders and files the output must not be, contain, or (for folders) lie inside,
+    /// e.g. the model folder being read.</param>
+    /// <exception cref="IOException">The target exists and <paramref name="overwrite"/> is false, the target is a
+    /// file, it exists and was not written by this library, or it collides with the current directory or a protected
+    /// path.</exception>
+    public static OutputFolder Create(string targetDir, bool overwrite, IEnumerable<string>? protectedPaths = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(targetDir);
         var target = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(targetDir));
@@ -36,10 +51,13 @@ public sealed class OutputFolder : IDisposable
         var name = System.IO.Path.GetFileName(target);
         if (string.IsNullOrEmpty(parent) || string.IsNullOrEmpty(name))
             throw new ArgumentException($"Output folder '{targetDir}' must name a folder below some parent, not a root.", nameof(targetDir));
+        CheckCollisions(target, protectedPaths ?? []);
         CheckTarget(target, overwrite);
         Directory.CreateDirectory(parent);
         var temp = System.IO.Path.Combine(parent, $".{name}.tmp-{Guid.NewGuid():N}");
         Directory.CreateDirectory(temp);
+        File.WriteAllText(System.IO.Path.Combine(temp, MarkerFileName),
+            $"{{\"writer\": \"ReplaceMe.Core\", \"created_utc\": \"{DateTime.UtcNow:o}\"}}\n");
         return new OutputFolder(target, temp, overwrite);
     }
 
@@ -87,9 +105,35 @@ public sealed class OutputFolder : IDisposable
     {
         if (File.Exists(target))
             throw new IOException($"Output path '{target}' is an existing file; expected a folder.");
-        if (Directory.Exists(target) && !overwrite)
+        if (!Directory.Exists(target)) return;
+        if (!overwrite)
             throw new IOException($"Output folder '{target}' already exists; pass --overwrite (overwrite: true) to replace it.");
+        if (!File.Exists(System.IO.Path.Combine(target, MarkerFileName)) && Directory.EnumerateFileSystemEntries(target).Any())
+            throw new IOException(
+                $"Output folder '{target}' exists and was not written by ReplaceMe.Core (it has no {MarkerFileName} marker), so " +
+                "--overwrite will not replace it: choose another folder, or empty or remove this one yourself.");
     }
+
+    /// <summary>Refuses a target that is or contains the current directory, or collides with a protected path.</summary>
+    private static void CheckCollisions(string target, IEnumerable<string> protectedPaths)
+    {
+        var cwd = System.IO.Path.TrimEndingDirectorySeparator(Environment.CurrentDirectory);
+        if (SameOrInside(cwd, target))
+            throw new IOException($"Output folder '{target}' is or contains the current directory '{cwd}'; choose a new folder for the output.");
+        foreach (var raw in protectedPaths)
+        {
+            var p = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(raw));
+            if (SameOrInside(p, target))
+                throw new IOException($"Output folder '{target}' is or contains '{p}', which this run reads; choose a folder outside it.");
+            if (Directory.Exists(p) && SameOrInside(target, p))
+                throw new IOException($"Output folder '{target}' lies inside the model folder '{p}', which this run reads; choose a folder outside it.");
+        }
+    }
+
+    /// <summary>True when <paramref name="path"/> equals <paramref name="folder"/> or lies below it.</summary>
+    private static bool SameOrInside(string path, string folder) =>
+        string.Equals(path, folder, PathComparison)
+        || path.StartsWith(folder.EndsWith(System.IO.Path.DirectorySeparatorChar) ? folder : folder + System.IO.Path.DirectorySeparatorChar, PathComparison);
 
     private static void DeleteQuietly(string path)
     {

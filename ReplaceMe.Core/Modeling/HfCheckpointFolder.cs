@@ -50,7 +50,7 @@ internal static class HfCheckpointFolder
         var savedConfig = options.DType is ScalarType d ? config with { TorchDtype = Precision.TorchDtypeName(d) } : config;
         var configJson = ModelConfigJson.ToJson(savedConfig).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
-        using var output = OutputFolder.Create(targetDir, options.Overwrite);
+        using var output = OutputFolder.Create(targetDir, options.Overwrite, sourceDir is null ? null : [sourceDir]);
         if (sourceDir is not null)
         {
             foreach (var file in Directory.EnumerateFiles(sourceDir).Order(StringComparer.Ordinal))
