@@ -129,7 +129,7 @@ public class HfCheckpointFolderTests
         Assert.Throws<UnsupportedModelException>(() => HfCheckpointFolder.Save(target, Config(), bad, null, new SaveOptions()));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        Assert.ThrowsAny<OperationCanceledException>(() => HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions(), cts.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => HfCheckpointFolder.Save(target, Config(), StateDict(), null, new SaveOptions(), cancellationToken: cts.Token));
         Assert.Empty(Directory.GetFileSystemEntries(root.Path));
     }
 
@@ -153,5 +153,66 @@ public class HfCheckpointFolderTests
         Assert.Throws<DirectoryNotFoundException>(() => HfCheckpointFolder.Save(root.Combine("out"), Config(), StateDict(), root.Combine("nope"), new SaveOptions()));
         Assert.Throws<ArgumentException>(() => HfCheckpointFolder.Save(root.Combine("out"), Config(), StateDict(), null, new SaveOptions { DType = ScalarType.Int32 }));
         Assert.Empty(Directory.GetFileSystemEntries(root.Path));
+    }
+
+    [Fact]
+    public async Task Only_companion_files_inside_the_folder_are_copied_and_links_fifos_and_devices_are_not_followed()
+    {
+        using var root = TestPaths.NewTempDir();
+        var source = root.Combine("src");
+        Directory.CreateDirectory(source);
+        var copied = MakeSource(source);
+        var secret = root.Combine("secret.txt");
+        File.WriteAllText(secret, "password");
+        File.CreateSymbolicLink(Path.Combine(source, "LICENSE"), secret);                 // a companion name, but outside
+        File.CreateSymbolicLink(Path.Combine(source, "merges.txt"), "/dev/zero");         // would fill the disk
+        File.WriteAllText(Path.Combine(source, "notes.txt"), "not a companion file");
+        File.WriteAllText(Path.Combine(source, "real-vocab.json"), "{\"a\": 0}");
+        File.CreateSymbolicLink(Path.Combine(source, "vocab.json"), "real-vocab.json");   // a link that stays inside: followed
+        bool fifo = !OperatingSystem.IsWindows() && MakeFifo(Path.Combine(source, "chat_template.jinja"));
+        var logger = new ListLogger();
+
+        var target = root.Combine("out");
+        var save = Task.Run(() => HfCheckpointFolder.Save(target, Config(), StateDict(), source, new SaveOptions(), logger));
+        Assert.Same(save, await Task.WhenAny(save, Task.Delay(TimeSpan.FromSeconds(60))));   // a FIFO opened would hang here
+        await save;
+
+        var names = Directory.GetFiles(target).Select(f => Path.GetFileName(f)).ToHashSet();
+        foreach (var name in copied.Keys) Assert.Contains(name, names);
+        Assert.Contains("vocab.json", names);
+        Assert.Equal("{\"a\": 0}", File.ReadAllText(Path.Combine(target, "vocab.json")));
+        Assert.Null(new FileInfo(Path.Combine(target, "vocab.json")).LinkTarget);        // content, not a link
+        foreach (var name in new[] { "LICENSE", "merges.txt", "notes.txt", "real-vocab.json", "chat_template.jinja" })
+            Assert.DoesNotContain(name, names);
+        Assert.Contains(logger.Lines, l => l.Contains("'LICENSE'", StringComparison.Ordinal) && l.Contains("outside the model folder", StringComparison.Ordinal));
+        Assert.Contains(logger.Lines, l => l.Contains("'merges.txt'", StringComparison.Ordinal));
+        Assert.Contains(logger.Lines, l => l.Contains("'notes.txt'", StringComparison.Ordinal));
+        if (fifo) Assert.Contains(logger.Lines, l => l.Contains("'chat_template.jinja'", StringComparison.Ordinal) && l.Contains("not a regular file", StringComparison.Ordinal));
+    }
+
+    private static bool MakeFifo(string path)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.Start("mkfifo", [path]);
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Lines { get; } = [];
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state,
+            Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Lines) Lines.Add(formatter(state, exception));
+        }
     }
 }

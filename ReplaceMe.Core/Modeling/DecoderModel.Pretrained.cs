@@ -74,7 +74,7 @@ public sealed partial class DecoderModel
             ?? throw new UnsupportedModelException($"torch_dtype '{Config.TorchDtype}' is not supported for saving (supported: {Precision.TorchDtypeNames}).");
         _ = Precision.TorchDtypeName(storage); // rejects non-floating storage types with UnsupportedModelException
         var source = _sourceDirectory is not null && Directory.Exists(_sourceDirectory) ? _sourceDirectory : null;
-        HfCheckpointFolder.Save(directory, Config, state_dict(), source, options with { DType = storage }, cancellationToken);
+        HfCheckpointFolder.Save(directory, Config, state_dict(), source, options with { DType = storage }, logger, cancellationToken);
         var target = Path.GetFullPath(directory);
         LogSaved(logger, target, Config.NumHiddenLayers, storage);
     }
