@@ -77,6 +77,25 @@ public class AdapterTests
     }
 
     [Fact]
+    public void Token_ids_outside_the_vocabulary_are_refused_with_the_id_named()
+    {
+        var config = TinyModels.Llama(layers: 1);
+        using var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 3), ScalarType.Float32);
+        using var mask = ones([1, 3], ScalarType.Int64);
+        using var tooLarge = tensor(new long[] { 1, 7, 50 }, [1, 3]);
+        var ex = Assert.Throws<ReplaceMeException>(() => model.Embed(tooLarge, mask).Dispose());
+        Assert.Contains("Token id 50", ex.Message);
+        Assert.Contains("[0, 50)", ex.Message);
+        using var negative = tensor(new long[] { 1, -3, 4 }, [1, 3]);
+        Assert.Contains("Token id -3", Assert.Throws<ReplaceMeException>(() => model.Forward(negative, mask).Dispose()).Message);
+        // Padding positions may hold any id (some tokenizers pad with -100 or an id past the vocabulary).
+        using var padded = tensor(new long[] { 1, 7, 999 }, [1, 3]);
+        using var padMask = tensor(new long[] { 1, 1, 0 }, [1, 3]);
+        using var logits = model.Forward(padded, padMask);
+        Assert.True(logits.isfinite().all().item<bool>());
+    }
+
+    [Fact]
     public void RemoveBlocks_rejects_bad_ranges()
     {
         using var model = DecoderModel.Create(TinyModels.Llama(layers: 3), seed: 1);

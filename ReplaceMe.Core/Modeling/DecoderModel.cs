@@ -106,6 +106,7 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var ids = inputIds.to(ScalarType.Int64, Device);
+        ids = IdsInVocabulary(ids, attentionMask);
         var mask = attentionMask.to(ScalarType.Int64, Device);
         var fullMask = cache?.Mask is { } past ? cat([past, mask], 1) : mask; // [B, Tpast + T]
         int pastLength = cache?.Length ?? 0;
@@ -120,6 +121,26 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
         var data = new DecoderModelData(positions.DetachFromDisposeScope(), maskBias.DetachFromDisposeScope(),
             cosT.DetachFromDisposeScope(), sinT.DetachFromDisposeScope(), cache);
         return new DecoderState(hidden.DetachFromDisposeScope(), mask.clone().DetachFromDisposeScope()) { ModelData = data };
+    }
+
+    /// <summary>
+    /// <paramref name="ids"/> ready for the embedding lookup. A real token (mask ≠ 0) with an id outside
+    /// <c>[0, vocab_size)</c> is an error: the lookup would fail in native code with a stack trace. Padding positions may
+    /// hold any id (some tokenizers pad with -100); out-of-range ones are looked up as id 0, which no statistic reads.
+    /// </summary>
+    /// <exception cref="ReplaceMeException">A real token's id is out of range; the message names it and the vocabulary size.</exception>
+    private Tensor IdsInVocabulary(Tensor ids, Tensor attentionMask)
+    {
+        if (ids.numel() == 0) return ids;
+        long vocab = Config.VocabSize;
+        if (ids.min().item<long>() >= 0 && ids.max().item<long>() < vocab) return ids;
+        var real = attentionMask.to(ScalarType.Bool, ids.device);
+        var inRange = ids.ge(HeldScalars.Zero).logical_and(HeldScalars.LessThan(ids, vocab));
+        var badReal = ids.masked_select(real.logical_and(inRange.logical_not()));
+        if (badReal.numel() > 0)
+            throw new ReplaceMeException(
+                $"Token id {badReal[0].item<long>()} is outside the model's vocabulary [0, {vocab}) (vocab_size in config.json); the tokenizer does not match this model.");
+        return torch.where(inRange, ids, zeros_like(ids));
     }
 
     /// <summary>
