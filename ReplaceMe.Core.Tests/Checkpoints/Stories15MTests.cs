@@ -222,6 +222,15 @@ public class Stories15MTests
         Assert.Contains("expected " + Stories15M.WeightsSha256, damaged.Message, StringComparison.Ordinal);
 
         File.Copy(Stories15MTestModel.Files.Weights, source.Combine("stories15M.bin"), overwrite: true);
+        File.Copy(Stories15MTestModel.Files.TokenizerModel, source.Combine("tokenizer.model"));
+        File.WriteAllBytes(source.Combine("tokenizer.bin"), File.ReadAllBytes(Stories15MTestModel.Files.TokenizerBin!)[..1000]);
+        var damagedBin = Assert.Throws<ReplaceMeException>(() => Stories15M.Obtain(source.Path, cache.Path));
+        Assert.Contains("tokenizer.bin' has SHA-256", damagedBin.Message, StringComparison.Ordinal);
+        File.Delete(source.Combine("tokenizer.bin"));
+        var withModel = Stories15M.Obtain(source.Path, cache.Path);
+        Assert.Equal((source.Combine("tokenizer.model"), (string?)null), (withModel.TokenizerModel, withModel.TokenizerBin));
+
+        File.Delete(source.Combine("tokenizer.model"));
         var noTokenizer = Assert.Throws<ReplaceMeException>(() => Stories15M.Obtain(source.Path, cache.Path));
         Assert.Contains("neither tokenizer.model nor tokenizer.bin", noTokenizer.Message, StringComparison.Ordinal);
 

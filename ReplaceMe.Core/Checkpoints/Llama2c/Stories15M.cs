@@ -118,10 +118,11 @@ public static class Stories15M
         Verify(weights, WeightsSha256);
         var model = Path.Combine(dir, TokenizerModelFile);
         var bin = Path.Combine(dir, TokenizerBinFile);
-        if (File.Exists(model)) return new Stories15MFiles(weights, model, File.Exists(bin) ? bin : null, dir);
-        if (!File.Exists(bin))
+        bool hasBin = File.Exists(bin);
+        if (hasBin) Verify(bin, TokenizerBinSha256);
+        if (File.Exists(model)) return new Stories15MFiles(weights, model, hasBin ? bin : null, dir);
+        if (!hasBin)
             throw new ReplaceMeException($"stories15M source folder '{dir}' has neither tokenizer.model nor tokenizer.bin.");
-        Verify(bin, TokenizerBinSha256);
         return new Stories15MFiles(weights, EnsureTokenizerModel(bin, cache), bin, dir);
     }
 
