@@ -1,13 +1,9 @@
 namespace ReplaceMe.Core.Tests;
 
-/// <summary>Locations of the repository and of ../shared (the real model and data beside the checkout).</summary>
+/// <summary>The repository root and temporary folders. (The real model comes from <see cref="Stories15MTestModel"/>, never from beside the checkout.)</summary>
 internal static class TestPaths
 {
     public static string RepoRoot { get; } = FindRepoRoot();
-
-    public static string Shared => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
-
-    public static string Stories15MDir => Path.Combine(Shared, "models", "stories15M");
 
     /// <summary>A fresh empty temporary folder, deleted by the returned handle.</summary>
     public static TempDir NewTempDir() => new();

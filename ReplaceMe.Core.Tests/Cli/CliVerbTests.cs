@@ -1,5 +1,4 @@
 using ReplaceMe.Cli;
-using ReplaceMe.Core.Tests.Llama2c;
 
 namespace ReplaceMe.Core.Tests.Cli;
 
@@ -11,8 +10,8 @@ public sealed class CliImportFixture : IDisposable
     public CliImportFixture()
     {
         ModelDir = _dir.Combine("model");
-        Import = CliRun.Run("import-llama2c", "--weights", Path.Combine(TestPaths.Stories15MDir, "stories15M.bin"),
-            "--tokenizer", Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), "--out", ModelDir);
+        Import = CliRun.Run("import-llama2c", "--weights", Stories15MTestModel.Files.Weights,
+            "--tokenizer", Stories15MTestModel.Files.TokenizerModel, "--out", ModelDir);
     }
 
     public string ModelDir { get; }
@@ -57,8 +56,8 @@ public class CliVerbTests(CliImportFixture fixture) : IClassFixture<CliImportFix
         Assert.Equal("", fixture.Import.Error);
         Assert.Contains(fixture.ModelDir, fixture.Import.Out);
         Assert.True(File.Exists(Path.Combine(fixture.ModelDir, "model.safetensors")));
-        var again = CliRun.Run("import-llama2c", "--weights", Path.Combine(TestPaths.Stories15MDir, "stories15M.bin"),
-            "--tokenizer", Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), "--out", fixture.ModelDir);
+        var again = CliRun.Run("import-llama2c", "--weights", Stories15MTestModel.Files.Weights,
+            "--tokenizer", Stories15MTestModel.Files.TokenizerModel, "--out", fixture.ModelDir);
         CliRun.AssertOneLineError(again, "already exists");
     }
 
@@ -66,8 +65,8 @@ public class CliVerbTests(CliImportFixture fixture) : IClassFixture<CliImportFix
     public void Import_of_a_truncated_file_is_a_one_line_error()
     {
         var bin = fixture.Dir.Combine("cut.bin");
-        File.WriteAllBytes(bin, File.ReadAllBytes(Path.Combine(TestPaths.Stories15MDir, "stories15M.bin")).AsSpan(0, 4096).ToArray());
-        var r = CliRun.Run("import-llama2c", "--weights", bin, "--tokenizer", Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), "--out", fixture.Dir.Combine("cut-out"));
+        File.WriteAllBytes(bin, File.ReadAllBytes(Stories15MTestModel.Files.Weights).AsSpan(0, 4096).ToArray());
+        var r = CliRun.Run("import-llama2c", "--weights", bin, "--tokenizer", Stories15MTestModel.Files.TokenizerModel, "--out", fixture.Dir.Combine("cut-out"));
         CliRun.AssertOneLineError(r, "60816028");
     }
 
@@ -94,7 +93,7 @@ public class CliVerbTests(CliImportFixture fixture) : IClassFixture<CliImportFix
         var r = CliRun.Run("generate", "--model", fixture.ModelDir, "--prompt", "Once upon a time", "--max-new-tokens", "40");
         Assert.Equal(0, r.ExitCode);
         Assert.Equal("", r.Error);
-        Assert.Equal(Stories15MImport.Greedy40 + Environment.NewLine, r.Out);
+        Assert.Equal(Stories15MTestModel.Greedy40 + Environment.NewLine, r.Out);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public class DemoCommandTests
     {
         using var dir = TestPaths.NewTempDir();
         var outDir = dir.Combine("demo");
-        var (code, stdout, stderr) = CliRun.Run("demo", "--model-source", TestPaths.Stories15MDir, "--out", outDir,
+        var (code, stdout, stderr) = CliRun.Run("demo", "--model-source", Stories15MTestModel.FilesDir, "--out", outDir,
             "--calibration-stories", "16", "--held-out-stories", "8", "--story-tokens", "48", "--max-blocks", "1");
         Assert.True(code == 0, stderr + stdout);
 
@@ -44,7 +44,7 @@ public class DemoCommandTests
     public void An_existing_output_folder_is_refused_without_overwrite()
     {
         using var dir = TestPaths.NewTempDir();
-        var (code, _, stderr) = CliRun.Run("demo", "--model-source", TestPaths.Stories15MDir, "--out", dir.Path);
+        var (code, _, stderr) = CliRun.Run("demo", "--model-source", Stories15MTestModel.FilesDir, "--out", dir.Path);
         Assert.Equal(1, code);
         Assert.Contains("--overwrite", stderr, StringComparison.Ordinal);
         Assert.Single(stderr.Trim().Split('\n'));

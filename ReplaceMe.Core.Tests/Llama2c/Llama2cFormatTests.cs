@@ -7,7 +7,7 @@ namespace ReplaceMe.Core.Tests.Llama2c;
 
 public class Llama2cFormatTests
 {
-    private static string TokenizerModel => Path.Combine(TestPaths.Stories15MDir, "tokenizer.model");
+    private static string TokenizerModel => Stories15MTestModel.Files.TokenizerModel;
 
     /// <summary>A tiny llama2.c file whose every float is its own index in the file (so positions are recognisable).</summary>
     private static void WriteTiny(string path, int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int seqLen, bool shared, long dropBytes = 0)
@@ -67,7 +67,7 @@ public class Llama2cFormatTests
     {
         using var dir = TestPaths.NewTempDir();
         var bin = dir.Combine("cut.bin");
-        using (var src = File.OpenRead(Path.Combine(TestPaths.Stories15MDir, "stories15M.bin")))
+        using (var src = File.OpenRead(Stories15MTestModel.Files.Weights))
         using (var dst = File.Create(bin))
         {
             var buffer = new byte[1_000_000];

@@ -9,7 +9,8 @@ namespace ReplaceMe.Core.Tests.Packaging;
 /// </summary>
 internal sealed class NotebookRun
 {
-    public const string FeedLine = "#i \"nuget: ../../artifacts/packages\"";
+    /// <summary>The first code cell's call that adds the package source it found (artifacts/packages at or above the working directory).</summary>
+    public const string FeedSubmission = "await Kernel.Root.SendAsync(new SubmitCode($\"#i \\\"nuget: {packageFeed}\\\"\", \"csharp\"));";
     public const string PackageLine = "#r \"nuget: ReplaceMe.Core, 0.1.0\"";
 
     private NotebookRun(JsonArray cells) => Cells = cells;
@@ -20,18 +21,17 @@ internal sealed class NotebookRun
         new((JsonNode.Parse(File.ReadAllText(path))!["cells"] as JsonArray) ?? throw new InvalidDataException($"{path} has no cells array."));
 
     /// <summary>
-    /// The notebook text with the repository's package lines (local feed <c>../../artifacts/packages</c>, version
-    /// 0.1.0) pointed at another feed and version; fails when a line is missing so the notebooks keep the documented form.
+    /// The notebook with its ReplaceMe.Core reference (version 0.1.0) pointed at another version, so that a package of
+    /// that version cached by an earlier run is never used. Fails when the documented form is missing: the feed cell that
+    /// finds artifacts/packages and adds it by absolute path, and the package line.
     /// </summary>
-    public static string RewritePackageSource(string notebookJson, string feedDir, string version)
+    public static string RewritePackageVersion(string notebookJson, string version)
     {
-        if (!notebookJson.Contains(FeedLine.Replace("\"", "\\\"", StringComparison.Ordinal), StringComparison.Ordinal)
-            || !notebookJson.Contains(PackageLine.Replace("\"", "\\\"", StringComparison.Ordinal), StringComparison.Ordinal))
-            throw new InvalidDataException($"The notebook must reference the package as {FeedLine} and {PackageLine}.");
-        var feed = JsonValue.Create($"nuget: {feedDir}")!.ToJsonString()[1..^1]; // JSON-escaped
-        return notebookJson
-            .Replace("nuget: ../../artifacts/packages", feed, StringComparison.Ordinal)
-            .Replace("nuget: ReplaceMe.Core, 0.1.0\\\"", $"nuget: ReplaceMe.Core, {version}\\\"", StringComparison.Ordinal);
+        var cells = (JsonNode.Parse(notebookJson)?["cells"] as JsonArray) ?? throw new InvalidDataException("The notebook has no cells array.");
+        var code = cells.Where(c => (string?)c?["cell_type"] == "code").Select(c => Join(c?["source"])).ToList();
+        if (code.Count < 2 || !code[0].Contains(FeedSubmission, StringComparison.Ordinal) || !code[1].Contains(PackageLine, StringComparison.Ordinal))
+            throw new InvalidDataException($"The notebook's first code cell must add artifacts/packages with {FeedSubmission} and the second must hold {PackageLine}.");
+        return notebookJson.Replace("nuget: ReplaceMe.Core, 0.1.0\\\"", $"nuget: ReplaceMe.Core, {version}\\\"", StringComparison.Ordinal);
     }
 
     /// <summary>Every failed code cell: its first source line and the error text (error outputs and stderr).</summary>
@@ -62,11 +62,11 @@ internal sealed class NotebookRun
     public int InlinePngCount() => Cells.SelectMany(Outputs).Count(o =>
         Join(o["data"]?["text/html"]).Contains("data:image/png;base64,", StringComparison.Ordinal) || o["data"]?["image/png"] is not null);
 
-    /// <summary>Length of the longest inline PNG (base64 characters), to tell a real plot from an empty one.</summary>
+    /// <summary>Length of the longest inline PNG (base64 characters, image/png output or HTML &lt;img&gt;), to tell a real plot from an empty one.</summary>
     public int LargestPngBase64Length() => Cells.SelectMany(Outputs)
-        .Select(o => Join(o["data"]?["text/html"]))
-        .Select(html => html.IndexOf("base64,", StringComparison.Ordinal) is var at and >= 0
-            ? html[(at + 7)..].TakeWhile(c => c != '"').Count() : 0)
+        .Select(o => o["data"]?["image/png"] is { } png ? Join(png).Trim().Length
+            : Join(o["data"]?["text/html"]) is var html && html.IndexOf("base64,", StringComparison.Ordinal) is var at and >= 0
+                ? html[(at + 7)..].TakeWhile(c => c != '"').Count() : 0)
         .DefaultIfEmpty(0).Max();
 
     private static IEnumerable<JsonNode> Outputs(JsonNode? cell) =>

@@ -1,12 +1,15 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ReplaceMe.Core.Llama2c;
 
 namespace ReplaceMe.Core.Tests.Packaging;
 
 /// <summary>
-/// Runs every samples/notebooks/*.ipynb headlessly with dotnet-repl against the packed ReplaceMe.Core (the notebooks'
-/// <c>#i</c>/<c>#r</c> lines are pointed at this run's feed), fails with the failing cell's error, and checks each
-/// notebook's key outputs: inline plots and the numbers it reports.
+/// Runs every samples/notebooks/*.ipynb headlessly with dotnet-repl the way docs/getting-started.md documents it: from a
+/// repository-like root whose artifacts/packages holds the packed ReplaceMe.Core, with the command
+/// <c>dotnet-repl --run samples/notebooks/NAME --exit-after-run --output-path out.ipynb</c>. Only the package version is
+/// rewritten (to this run's unique one). Fails with the failing cell's error, and checks each notebook's key outputs:
+/// inline plots and the numbers it reports. The notebooks obtain stories15M themselves (no environment variable).
 /// </summary>
 [Collection(PackagedLibraryCollection.Name)]
 public partial class NotebookTests(LocalPackageFeed feed)
@@ -73,28 +76,47 @@ public partial class NotebookTests(LocalPackageFeed feed)
     }
 
     [Fact]
-    public void Package_lines_are_rewritten_to_the_test_feed()
+    public void Only_the_package_version_is_rewritten_and_the_documented_form_is_required()
     {
-        var json = "{\"source\": [\"#i \\\"nuget: ../../artifacts/packages\\\"\\n\", \"#r \\\"nuget: ReplaceMe.Core, 0.1.0\\\"\\n\", \"#r \\\"nuget: ReplaceMe.Core.Extra, 0.1.0.5\\\"\"]}";
-        var rewritten = NotebookRun.RewritePackageSource(json, "/tmp/feed dir", "0.1.0-ci.1");
-        Assert.Contains("#i \\\"nuget: /tmp/feed dir\\\"", rewritten, StringComparison.Ordinal);
-        Assert.Contains("ReplaceMe.Core, 0.1.0-ci.1\\\"", rewritten, StringComparison.Ordinal);
-        Assert.Contains("ReplaceMe.Core.Extra, 0.1.0.5", rewritten, StringComparison.Ordinal);
-        Assert.Throws<InvalidDataException>(() => NotebookRun.RewritePackageSource("{}", "/tmp/feed", "1.0.0"));
+        var notebook = File.ReadAllText(Path.Combine(NotebookDir, "01-prune-your-first-model.ipynb"));
+        var rewritten = NotebookRun.RewritePackageVersion(notebook, "0.1.0-ci.1");
+        Assert.Contains("#r \\\"nuget: ReplaceMe.Core, 0.1.0-ci.1\\\"", rewritten, StringComparison.Ordinal);
+        Assert.DoesNotContain("ReplaceMe.Core, 0.1.0\\\"", rewritten, StringComparison.Ordinal);
+        Assert.Equal(notebook.Replace("ReplaceMe.Core, 0.1.0\\\"", "ReplaceMe.Core, 0.1.0-ci.1\\\"", StringComparison.Ordinal), rewritten);
+        var relative = """{"cells": [{"cell_type": "code", "source": ["#i \"nuget: ../../artifacts/packages\"\n", "#r \"nuget: ReplaceMe.Core, 0.1.0\""]}]}""";
+        Assert.Throws<InvalidDataException>(() => NotebookRun.RewritePackageVersion(relative, "1.0.0"));
+        Assert.Throws<InvalidDataException>(() => NotebookRun.RewritePackageVersion("{}", "1.0.0"));
     }
 
+    [Theory]
+    [MemberData(nameof(Notebooks))]
+    public void Notebook_does_not_read_shared_folders_or_the_model_variable(string name)
+    {
+        var text = File.ReadAllText(Path.Combine(NotebookDir, name));
+        Assert.DoesNotContain("REPLACEME_MODEL_SOURCE", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"shared\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("#i \\\"nuget: ../", text, StringComparison.Ordinal);
+        if (name.StartsWith("01", StringComparison.Ordinal) || name.StartsWith("03", StringComparison.Ordinal))
+            Assert.Contains("Stories15M.Obtain()", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the documented command in a folder laid out like the repository: artifacts/packages and samples/notebooks.</summary>
     private NotebookRun Execute(string name)
     {
         var repl = InstallRepl();
-        var dir = Path.Combine(feed.Root, "notebooks", Path.GetFileNameWithoutExtension(name));
-        Directory.CreateDirectory(dir);
-        var input = Path.Combine(dir, name);
-        var output = Path.Combine(dir, "executed.ipynb");
-        File.WriteAllText(input, NotebookRun.RewritePackageSource(File.ReadAllText(Path.Combine(NotebookDir, name)), feed.Feed, feed.Version));
-        var env = new Dictionary<string, string> { ["REPLACEME_MODEL_SOURCE"] = TestPaths.Stories15MDir };
+        var root = Path.Combine(feed.Root, "notebooks", Path.GetFileNameWithoutExtension(name));
+        var packages = Path.Combine(root, "artifacts", "packages");
+        var notebooks = Path.Combine(root, "samples", "notebooks");
+        Directory.CreateDirectory(packages);
+        Directory.CreateDirectory(notebooks);
+        foreach (var nupkg in Directory.GetFiles(feed.Feed, "*.nupkg")) File.Copy(nupkg, Path.Combine(packages, Path.GetFileName(nupkg)), overwrite: true);
+        File.WriteAllText(Path.Combine(notebooks, name), NotebookRun.RewritePackageVersion(File.ReadAllText(Path.Combine(NotebookDir, name)), feed.Version));
+        var output = Path.Combine(root, "out.ipynb");
+        // No REPLACEME_MODEL_SOURCE: the notebooks must obtain stories15M themselves, so the test clears it.
+        var env = new Dictionary<string, string> { ["REPLACEME_MODEL_SOURCE"] = "" };
         try
         {
-            ProcessRunner.Run(repl, ["--run", input, "--exit-after-run", "--output-path", output], dir, TimeSpan.FromMinutes(25), env);
+            ProcessRunner.Run(repl, ["--run", Path.Combine("samples", "notebooks", name), "--exit-after-run", "--output-path", "out.ipynb"], root, TimeSpan.FromMinutes(25), env);
         }
         catch (InvalidOperationException failure) when (File.Exists(output))
         {

@@ -1,20 +1,20 @@
-using ReplaceMe.Core.Tests.Cli;
 using System.Text.Json.Nodes;
 using ReplaceMe.Cli;
-using ReplaceMe.Core.Tests.Llama2c;
+using ReplaceMe.Core.Tests.Cli;
 
 namespace ReplaceMe.Core.Tests.Pruning;
 
 /// <summary>The <c>profile</c> and <c>prune</c> verbs run in-process on the real stories15M.</summary>
-public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MImport>
+public class PruneCliTests
 {
+    private static Stories15MTestModel Fixture => Stories15MTestModel.Shared;
 
     [Fact]
     public void Profile_prints_the_distance_table_and_writes_json()
     {
         using var dir = TestPaths.NewTempDir();
         var json = dir.Combine("profile.json");
-        var (code, output, err) = CliRun.Run("profile", "--model", import.ModelDir, "--self-generated", "8", "--generated-tokens", "24",
+        var (code, output, err) = CliRun.Run("profile", "--model", Fixture.ModelDir, "--self-generated", "8", "--generated-tokens", "24",
             "--blocks", "2", "--json", json);
         Assert.True(code == 0, err);
         foreach (var cut in new[] { "[1, 3)", "[2, 4)", "[3, 5)", "[4, 6)" }) Assert.Contains(cut, output);
@@ -33,7 +33,7 @@ public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MIm
     {
         using var dir = TestPaths.NewTempDir();
         var outDir = dir.Combine("pruned");
-        string[] args = ["prune", "--model", import.ModelDir, "--self-generated", "24", "--generated-tokens", "48",
+        string[] args = ["prune", "--model", Fixture.ModelDir, "--self-generated", "24", "--generated-tokens", "48",
             "--blocks", "1", "--estimator", "lstsq", "--out", outDir, "--seed", "3"];
         var (code, output, err) = CliRun.Run(args);
         Assert.True(code == 0, err);
@@ -58,7 +58,7 @@ public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MIm
         var file = dir.Combine("calib.txt");
         File.WriteAllLines(file, Enumerable.Range(0, 12).Select(i => $"Once upon a time, a little dog number {i} found a red ball in the park."));
         var json = dir.Combine("prov.json");
-        var (code, output, err) = CliRun.Run("prune", "--model", import.ModelDir, "--calibration", file, "--lines",
+        var (code, output, err) = CliRun.Run("prune", "--model", Fixture.ModelDir, "--calibration", file, "--lines",
             "--blocks", "2", "--selector", "fixed", "--start", "2", "--estimator", "identity", "--json", json);
         Assert.True(code == 0, err);
         Assert.Contains("removed [2, 4) (original indices; applied as [2, 4)), folded into block 1", output);
@@ -75,7 +75,7 @@ public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MIm
     [InlineData("--blocks", "1", "--self-generated", "4", "--estimator", "svd")]
     public void Bad_arguments_fail_before_any_work(params string[] rest)
     {
-        var (code, _, err) = CliRun.Run(["prune", "--model", import.ModelDir, .. rest]);
+        var (code, _, err) = CliRun.Run(["prune", "--model", Fixture.ModelDir, .. rest]);
         Assert.NotEqual(0, code);
         Assert.False(string.IsNullOrWhiteSpace(err));
     }
@@ -83,11 +83,11 @@ public class PruneCliTests(Stories15MImport import) : IClassFixture<Stories15MIm
     [Fact]
     public void Too_many_blocks_and_missing_files_are_one_line_errors()
     {
-        var (code, _, err) = CliRun.Run("prune", "--model", import.ModelDir, "--self-generated", "4", "--generated-tokens", "8", "--blocks", "6");
+        var (code, _, err) = CliRun.Run("prune", "--model", Fixture.ModelDir, "--self-generated", "4", "--generated-tokens", "8", "--blocks", "6");
         Assert.Equal(1, code);
         Assert.StartsWith("error:", err);
         Assert.Contains("6 blocks", err);
-        (code, _, err) = CliRun.Run("profile", "--model", import.ModelDir, "--calibration", "/nonexistent/calib.jsonl");
+        (code, _, err) = CliRun.Run("profile", "--model", Fixture.ModelDir, "--calibration", "/nonexistent/calib.jsonl");
         Assert.Equal(1, code);
         Assert.Contains("calib.jsonl", err);
     }

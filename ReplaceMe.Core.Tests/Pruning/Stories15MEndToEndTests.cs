@@ -11,13 +11,15 @@ namespace ReplaceMe.Core.Tests.Pruning;
 /// seeded stories. Removing blocks with a fitted transform must beat plain removal of the same blocks clearly.
 /// Numbers are printed (run with console verbosity "detailed") and recorded in docs/results.md.
 /// </summary>
-public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelper output) : IClassFixture<Stories15MFixture>
+public class Stories15MEndToEndTests(ITestOutputHelper output)
 {
+    private static Stories15MTestModel Fixture => Stories15MTestModel.Shared;
+
     private (double Perplexity, PruningResultSummary Summary) PruneAndScore(int n, string estimator, string selector = "angular")
     {
-        if (fixture.Runs.TryGetValue((n, estimator, selector), out var done)) return done;
-        using var model = DecoderModel.FromPretrained(fixture.ModelDir);
-        var batches = fixture.CalibrationBatches();
+        if (Fixture.Runs.TryGetValue((n, estimator, selector), out var done)) return done;
+        using var model = DecoderModel.FromPretrained(Fixture.ModelDir);
+        var batches = Fixture.CalibrationBatches();
         try
         {
             var options = new PruningOptions
@@ -34,10 +36,10 @@ public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelpe
                 HeldOutFraction = selector == "replacement-aware" ? 0.25 : 0.2,
             };
             using var result = new ReplaceMePruner().Prune(model, batches, options);
-            double ppl = Stories15MFixture.Perplexity(model, fixture.HeldOutIds);
+            double ppl = Stories15MTestModel.Perplexity(model, Fixture.HeldOutIds);
             var summary = new PruningResultSummary(result.SelectorName, result.EstimatorName, result.Cuts[0], result.Timings["total"].TotalSeconds);
-            output.WriteLine($"| {summary.Estimator} | {summary.Selector} | {n} | {summary.Cut} | {ppl:F2} | {ppl / fixture.OriginalPerplexity:F2} | {summary.Seconds:F1} s |");
-            fixture.Runs[(n, estimator, selector)] = (ppl, summary);
+            output.WriteLine($"| {summary.Estimator} | {summary.Selector} | {n} | {summary.Cut} | {ppl:F2} | {ppl / Fixture.OriginalPerplexity:F2} | {summary.Seconds:F1} s |");
+            Fixture.Runs[(n, estimator, selector)] = (ppl, summary);
             return (ppl, summary);
         }
         finally { PipelineFixtures.DisposeAll(batches); }
@@ -48,14 +50,14 @@ public class Stories15MEndToEndTests(Stories15MFixture fixture, ITestOutputHelpe
     [InlineData(2)]
     public void Least_squares_and_cosine_clearly_beat_plain_removal_of_the_same_blocks(int n)
     {
-        output.WriteLine($"original perplexity {fixture.OriginalPerplexity:F3} (setup {fixture.SetupSeconds:F0} s)");
+        output.WriteLine($"original perplexity {Fixture.OriginalPerplexity:F3} (setup {Fixture.SetupSeconds:F0} s)");
         var identity = PruneAndScore(n, "identity");
         var lstsq = PruneAndScore(n, "lstsq");
         var cosine = PruneAndScore(n, "cosine");
 
         Assert.Equal(identity.Summary.Cut, lstsq.Summary.Cut);   // same selector, same cut
         Assert.Equal(identity.Summary.Cut, cosine.Summary.Cut);
-        Assert.True(fixture.OriginalPerplexity < lstsq.Perplexity);
+        Assert.True(Fixture.OriginalPerplexity < lstsq.Perplexity);
         Assert.True(lstsq.Perplexity < 0.75 * identity.Perplexity, $"lstsq {lstsq.Perplexity:F2} vs identity {identity.Perplexity:F2}");
         Assert.True(cosine.Perplexity < 0.75 * identity.Perplexity, $"cosine {cosine.Perplexity:F2} vs identity {identity.Perplexity:F2}");
     }

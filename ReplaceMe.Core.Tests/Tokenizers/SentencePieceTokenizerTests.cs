@@ -6,12 +6,12 @@ namespace ReplaceMe.Core.Tests.Tokenizers;
 public class SentencePieceTokenizerTests
 {
     private static readonly Lazy<Llama2cReferenceTokenizer> Reference =
-        new(() => new Llama2cReferenceTokenizer(Path.Combine(TestPaths.Stories15MDir, "tokenizer.bin")));
+        new(() => new Llama2cReferenceTokenizer(Stories15MTestModel.Files.TokenizerBin!));
 
     [Fact]
     public void Once_upon_a_time_has_the_known_llama2_ids()
     {
-        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        var tok = TokenizerLoader.Load(Stories15MTestModel.FilesDir);
         var ids = tok.Encode("Once upon a time");
         // BOS, "▁Once", "▁upon", "▁a", "▁time": ids of the Llama-2 vocabulary.
         Assert.Equal([1, 9038, 2501, 263, 931], ids);
@@ -26,7 +26,7 @@ public class SentencePieceTokenizerTests
     [InlineData("日本語のテキスト and 中文")]
     public void Ids_match_the_independent_llama2c_encoder(string text)
     {
-        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        var tok = TokenizerLoader.Load(Stories15MTestModel.FilesDir);
         var expected = Reference.Value.Encode(text, bos: true);
         Assert.Equal(expected, tok.Encode(text));
         Assert.Equal(expected.Skip(1), tok.Encode(text, addSpecialTokens: false));
@@ -36,7 +36,7 @@ public class SentencePieceTokenizerTests
     public void Special_tokens_of_added_tokens_decoder_match_whole_without_changing_plain_text()
     {
         using var dir = TestPaths.NewTempDir();
-        File.Copy(Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), dir.Combine("tokenizer.model"));
+        File.Copy(Stories15MTestModel.Files.TokenizerModel, dir.Combine("tokenizer.model"));
         File.WriteAllText(dir.Combine("tokenizer_config.json"), """
             {"add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>",
              "added_tokens_decoder": {"0": {"content": "<unk>", "special": true}, "1": {"content": "<s>", "special": true}, "2": {"content": "</s>", "special": true}}}
@@ -52,7 +52,7 @@ public class SentencePieceTokenizerTests
     [Fact]
     public void Decode_round_trips_text_with_bytes_fallback_and_drops_or_keeps_special_tokens()
     {
-        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        var tok = TokenizerLoader.Load(Stories15MTestModel.FilesDir);
         const string text = "naïve café 😀 2024";
         var ids = tok.Encode(text);
         Assert.Equal(text, tok.Decode(ids));
@@ -69,7 +69,7 @@ public class SentencePieceTokenizerTests
     public void Tokenizer_config_flags_control_bos_and_eos()
     {
         using var dir = TestPaths.NewTempDir();
-        File.Copy(Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), dir.Combine("tokenizer.model"));
+        File.Copy(Stories15MTestModel.Files.TokenizerModel, dir.Combine("tokenizer.model"));
         File.WriteAllText(dir.Combine("tokenizer_config.json"), """{"add_bos_token": false, "add_eos_token": true, "bos_token": "<s>", "eos_token": "</s>"}""");
         var tok = TokenizerLoader.Load(dir.Path);
         Assert.Equal([9038, 2501, 263, 931, 2], tok.Encode("Once upon a time"));

@@ -8,7 +8,7 @@ public class TokenBatchEncodingTests
     [Fact]
     public void EncodeBatch_truncates_pads_left_and_decodes_back()
     {
-        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        var tok = TokenizerLoader.Load(Stories15MTestModel.FilesDir);
         using var batch = tok.EncodeBatch(["Once upon a time", "Hi", "One two three four five six seven"], maxLength: 5, side: PaddingSide.Left);
         Assert.Equal([3L, 5L], batch.InputIds.shape);
         Assert.Equal([5, tok.Encode("Hi").Count, 5], batch.Lengths);
@@ -26,7 +26,7 @@ public class TokenBatchEncodingTests
     [Fact]
     public void EncodeBatch_rejects_a_non_positive_max_length()
     {
-        var tok = TokenizerLoader.Load(TestPaths.Stories15MDir);
+        var tok = TokenizerLoader.Load(Stories15MTestModel.FilesDir);
         Assert.Throws<ArgumentOutOfRangeException>(() => tok.EncodeBatch(["a"], 0));
     }
 }

@@ -59,7 +59,7 @@ public class TokenizerLoaderTests
     public void A_malformed_tokenizer_config_names_the_file()
     {
         using var dir = TestPaths.NewTempDir();
-        File.Copy(Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), dir.Combine("tokenizer.model"));
+        File.Copy(Stories15MTestModel.Files.TokenizerModel, dir.Combine("tokenizer.model"));
         File.WriteAllText(dir.Combine("tokenizer_config.json"), """{"add_bos_token": "yes"}""");
         var ex = Assert.Throws<CheckpointFormatException>(() => TokenizerLoader.Load(dir.Path));
         Assert.Contains("tokenizer_config.json", ex.Message);
@@ -70,7 +70,7 @@ public class TokenizerLoaderTests
     public void A_sentencepiece_style_tokenizer_json_defers_to_tokenizer_model()
     {
         using var dir = TestPaths.NewTempDir();
-        File.Copy(Path.Combine(TestPaths.Stories15MDir, "tokenizer.model"), dir.Combine("tokenizer.model"));
+        File.Copy(Stories15MTestModel.Files.TokenizerModel, dir.Combine("tokenizer.model"));
         File.WriteAllText(dir.Combine("tokenizer.json"), """{"model": {"type": "BPE", "vocab": {}, "merges": [], "byte_fallback": true}, "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}]}}""");
         Assert.Equal([1, 9038, 2501, 263, 931], TokenizerLoader.Load(dir.Path).Encode("Once upon a time"));
     }

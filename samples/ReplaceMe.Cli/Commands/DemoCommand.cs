@@ -32,7 +32,7 @@ internal static class DemoCommand
             var settings = new DemoSettings(
                 Path.GetFullPath(parse.GetValue(outDir)!),
                 parse.GetValue(source),
-                CacheDir(),
+                CacheDir: null,
                 MaxBlocks: parse.GetValue(maxBlocks),
                 Seed: parse.GetValue(seed),
                 Overwrite: parse.GetValue(overwrite));
@@ -81,13 +81,5 @@ internal static class DemoCommand
         o.WriteLine();
         o.WriteLine($"Models, report.md, report.json and plots: {outcome.OutputDir}");
         return 0;
-    }
-
-    /// <summary>Downloaded model files live here between runs ($XDG_CACHE_HOME or ~/.cache, then replaceme/stories15M).</summary>
-    private static string CacheDir()
-    {
-        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        var baseDir = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(baseDir, "replaceme", "stories15M");
     }
 }

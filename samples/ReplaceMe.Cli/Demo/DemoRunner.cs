@@ -34,7 +34,7 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
         Directory.CreateDirectory(plots);
 
         // 1. The model.
-        var files = ui.Run("Obtaining stories15M", _ => Stories15MSource.Obtain(settings.ModelSource, settings.CacheDir));
+        var files = ui.Run("Obtaining stories15M", _ => Stories15MSource.Obtain(settings.ModelSource, settings.CacheDir, cancellationToken));
         string originalDir = Path.Combine(models, "original");
         ui.Run("Importing into a Hugging Face folder", _ => { Llama2cImporter.Import(files.Weights, files.TokenizerModel, originalDir, logger: logger); return 0; });
         var tokenizer = TokenizerLoader.Load(originalDir);

@@ -3,7 +3,7 @@ namespace ReplaceMe.Cli.Demo;
 /// <summary>What <c>replaceme demo</c> does and how big it is.</summary>
 /// <param name="OutputDir">Folder receiving models, report and plots (written to a temporary sibling, moved into place at the end).</param>
 /// <param name="ModelSource">Folder with stories15M.bin and tokenizer.model/.bin, or null for the environment variable or npm.</param>
-/// <param name="CacheDir">Where downloaded model files are kept between runs.</param>
+/// <param name="CacheDir">Where downloaded model files are kept between runs (null: the library's per-user cache, <see cref="ReplaceMe.Core.Llama2c.Stories15M.DefaultCacheDirectory"/>).</param>
 /// <param name="CalibrationStories">Self-generated calibration stories.</param>
 /// <param name="HeldOutStories">Self-generated held-out stories for evaluation (another seed).</param>
 /// <param name="StoryTokens">Most new tokens per generated story.</param>
@@ -13,7 +13,7 @@ namespace ReplaceMe.Cli.Demo;
 public sealed record DemoSettings(
     string OutputDir,
     string? ModelSource,
-    string CacheDir,
+    string? CacheDir,
     int CalibrationStories = 160,
     int HeldOutStories = 48,
     int StoryTokens = 160,
