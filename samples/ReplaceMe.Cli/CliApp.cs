@@ -15,7 +15,7 @@ public static class CliApp
         return root;
     }
 
-    /// <summary>Runs the app; returns the process exit code (0 success, 1 bad input or failure).</summary>
+    /// <summary>Runs the app; returns the process exit code (0 success, 1 bad input or failure, 130 cancelled).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         var context = new CliContext(stdout, stderr);
@@ -28,13 +28,20 @@ public static class CliApp
             // Bad command lines follow the same one-line convention as every other error (see CliErrors).
             if (parsed.Errors.Count > 0)
                 return CliErrors.Report(context, string.Join("; ", parsed.Errors.Select(e => e.Message)) + " (see --help)");
-            return await parsed.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+            int code = await parsed.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+            // System.CommandLine's default handler swallows OperationCanceledException silently with exit code 1.
+            return code != 0 && cancellationToken.IsCancellationRequested ? await Cancelled(stderr).ConfigureAwait(false) : code;
         }
         catch (OperationCanceledException)
         {
-            await stderr.WriteLineAsync("error: cancelled").ConfigureAwait(false);
-            return 130;
+            return await Cancelled(stderr).ConfigureAwait(false);
         }
+    }
+
+    private static async Task<int> Cancelled(TextWriter stderr)
+    {
+        await stderr.WriteLineAsync("error: cancelled").ConfigureAwait(false);
+        return 130;
     }
 }
 
