@@ -71,6 +71,45 @@ public class PretrainedTests
         Assert.Equal(2, reloaded.BlockCount);
     }
 
+    public static TheoryData<string> Families() => ["llama", "llama-biases", "llama-tied", "qwen2", "qwen3", "mistral"];
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void ExpectedShapes_equal_the_allocated_parameters(string family)
+    {
+        var config = family switch
+        {
+            "llama-biases" => TinyModels.LlamaAllBiases(),
+            "llama-tied" => TinyModels.Llama(tied: true),
+            "qwen2" => TinyModels.Qwen2(),
+            "qwen3" => TinyModels.Qwen3(),
+            "mistral" => TinyModels.Mistral(),
+            _ => TinyModels.Llama(layers: 3),
+        };
+        using var model = DecoderModel.Create(config, seed: 1);
+        var allocated = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
+        var computed = DecoderModel.ExpectedShapes(config);
+        Assert.Equal(allocated.Keys.Order(StringComparer.Ordinal), computed.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, shape) in allocated) Assert.Equal(shape, computed[key]);
+    }
+
+    [Fact]
+    public void A_config_that_does_not_describe_the_checkpoint_fails_before_anything_is_allocated()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        using (WriteSource(tmp.Combine("src"), LlamaJson("float32"), ScalarType.Float32)) { }
+        // 100 000 blocks of hidden size 8192 would need terabytes: only a check made before allocation can answer.
+        var json = LlamaJson("float32");
+        json["num_hidden_layers"] = 100_000;
+        json["hidden_size"] = 8192;
+        json["num_attention_heads"] = 64;
+        json["num_key_value_heads"] = 8;
+        json["intermediate_size"] = 28672;
+        File.WriteAllText(tmp.Combine("src", "config.json"), json.ToJsonString());
+        var ex = Assert.Throws<CheckpointFormatException>(() => DecoderModel.FromPretrained(tmp.Combine("src")));
+        Assert.Contains("has shape [50, 32] but the config requires [50, 8192]", ex.Message);
+    }
+
     [Fact]
     public void Float32_round_trip_is_bit_exact_and_copies_tokenizer_files()
     {

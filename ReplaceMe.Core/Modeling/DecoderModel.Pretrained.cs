@@ -35,6 +35,10 @@ public sealed partial class DecoderModel
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
         var config = ModelConfigJson.Load(Path.Combine(full, ConfigFileName));
         using var reader = SafetensorsReader.Open(full);
+        // Names and shapes are compared with the config before a single parameter is allocated, so a config that does
+        // not describe the checkpoint (say num_hidden_layers: 100000 beside a small file) fails at once.
+        Validate(config);
+        CheckTensors(ExpectedShapes(config), config, reader.Names, name => reader.GetInfo(name).Shape, $"checkpoint '{reader.Source}'");
         var model = CreateShell(config, options); // every parameter is then overwritten from the checkpoint
         try
         {
@@ -83,27 +87,34 @@ public sealed partial class DecoderModel
     private void LoadTensors(IReadOnlyCollection<string> names, Func<string, IReadOnlyList<long>> shapeOf, Func<string, Tensor> read, string source)
     {
         var expected = state_dict();
-        var present = new HashSet<string>(names, StringComparer.Ordinal);
-        foreach (var key in names.Order(StringComparer.Ordinal))
-        {
-            if (!expected.ContainsKey(key) && !IsIgnorableCheckpointKey(key))
-                throw new CheckpointFormatException(
-                    $"Unexpected tensor '{key}' in {source}: the {Config.ModelType} model with {BlockCount} blocks has no such parameter.");
-        }
-        foreach (var (key, parameter) in expected)
-        {
-            if (!present.Contains(key))
-                throw new CheckpointFormatException($"Tensor '{key}' is missing from {source} (expected shape [{string.Join(", ", parameter.shape)}]).");
-            var shape = shapeOf(key);
-            if (!shape.SequenceEqual(parameter.shape))
-                throw new CheckpointFormatException(
-                    $"Tensor '{key}' in {source} has shape [{string.Join(", ", shape)}] but the config requires [{string.Join(", ", parameter.shape)}].");
-        }
+        CheckTensors(expected.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<long>)kv.Value.shape), Config, names, shapeOf, source);
         using var noGrad = no_grad();
         foreach (var (key, parameter) in expected)
         {
             using var scope = NewDisposeScope();
             parameter.copy_(read(key));
+        }
+    }
+
+    /// <summary>Names and shapes of a checkpoint against what the config needs: nothing missing, unexpected or misshapen.</summary>
+    private static void CheckTensors(Dictionary<string, IReadOnlyList<long>> expected, ModelConfig config,
+        IReadOnlyCollection<string> names, Func<string, IReadOnlyList<long>> shapeOf, string source)
+    {
+        var present = new HashSet<string>(names, StringComparer.Ordinal);
+        foreach (var key in names.Order(StringComparer.Ordinal))
+        {
+            if (!expected.ContainsKey(key) && !IsIgnorableCheckpointKey(config, key))
+                throw new CheckpointFormatException(
+                    $"Unexpected tensor '{key}' in {source}: the {config.ModelType} model with {config.NumHiddenLayers} blocks has no such parameter.");
+        }
+        foreach (var (key, want) in expected.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (!present.Contains(key))
+                throw new CheckpointFormatException($"Tensor '{key}' is missing from {source} (expected shape [{string.Join(", ", want)}]).");
+            var shape = shapeOf(key);
+            if (!shape.SequenceEqual(want))
+                throw new CheckpointFormatException(
+                    $"Tensor '{key}' in {source} has shape [{string.Join(", ", shape)}] but the config requires [{string.Join(", ", want)}].");
         }
     }
 

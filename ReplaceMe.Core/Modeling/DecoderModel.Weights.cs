@@ -77,6 +77,53 @@ public sealed partial class DecoderModel
         LoadTensors([.. tensors.Keys], key => tensors[key].shape, key => tensors[key], "the checkpoint");
     }
 
-    private bool IsIgnorableCheckpointKey(string key) =>
-        key.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) || (Config.TieWordEmbeddings && key == "lm_head.weight");
+    private static bool IsIgnorableCheckpointKey(ModelConfig config, string key) =>
+        key.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && key == "lm_head.weight");
+
+    /// <summary>
+    /// Every Hugging Face tensor name the config implies, with its shape, computed without allocating anything (the
+    /// test <c>ExpectedShapes_equal_the_allocated_parameters</c> keeps it equal to the allocated <c>state_dict()</c>).
+    /// </summary>
+    internal static Dictionary<string, IReadOnlyList<long>> ExpectedShapes(ModelConfig c)
+    {
+        long d = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, ff = c.IntermediateSize;
+        var s = new Dictionary<string, IReadOnlyList<long>>(StringComparer.Ordinal)
+        {
+            ["model.embed_tokens.weight"] = [c.VocabSize, d],
+            ["model.norm.weight"] = [d],
+        };
+        if (!c.TieWordEmbeddings) s["lm_head.weight"] = [c.VocabSize, d];
+        for (int i = 0; i < c.NumHiddenLayers; i++)
+        {
+            string p = $"model.layers.{i}.";
+            s[p + "input_layernorm.weight"] = [d];
+            s[p + "post_attention_layernorm.weight"] = [d];
+            s[p + "self_attn.q_proj.weight"] = [q, d];
+            s[p + "self_attn.k_proj.weight"] = [kv, d];
+            s[p + "self_attn.v_proj.weight"] = [kv, d];
+            s[p + "self_attn.o_proj.weight"] = [d, q];
+            if (c.QkvBias)
+            {
+                s[p + "self_attn.q_proj.bias"] = [q];
+                s[p + "self_attn.k_proj.bias"] = [kv];
+                s[p + "self_attn.v_proj.bias"] = [kv];
+            }
+            if (c.OutputBias) s[p + "self_attn.o_proj.bias"] = [d];
+            if (c.QkNorm)
+            {
+                s[p + "self_attn.q_norm.weight"] = [c.HeadDim];
+                s[p + "self_attn.k_norm.weight"] = [c.HeadDim];
+            }
+            s[p + "mlp.gate_proj.weight"] = [ff, d];
+            s[p + "mlp.up_proj.weight"] = [ff, d];
+            s[p + "mlp.down_proj.weight"] = [d, ff];
+            if (c.MlpBias)
+            {
+                s[p + "mlp.gate_proj.bias"] = [ff];
+                s[p + "mlp.up_proj.bias"] = [ff];
+                s[p + "mlp.down_proj.bias"] = [d];
+            }
+        }
+        return s;
+    }
 }
