@@ -67,7 +67,7 @@ internal sealed class NormalEquations : IDisposable
         var xt = x64.t(); // [d, N]
         _a.addmm_(xt, x64);
         _b.addmm_(xt, z64);
-        _zSquared.add_(z64.square().sum(), HeldScalars.One);
+        _zSquared.add_(z64.mul(z64).sum(), HeldScalars.One);
         Rows += x.shape[0];
     }
 

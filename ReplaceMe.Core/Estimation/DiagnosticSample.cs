@@ -1,4 +1,5 @@
 using ReplaceMe.Core.Activations;
+using ReplaceMe.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,10 +50,11 @@ internal sealed class DiagnosticSample : IDisposable
                 var y = batch[1].to(ScalarType.Float64); // [n, d]
                 var target = batch[2].to(ScalarType.Float64); // [n, d]
                 var mapped = t is null ? x : x.mm(t); // X·T, [n, d]
-                var z = target - y; // [n, d]
-                cosineSum += nn.functional.cosine_similarity(y + mapped, target, dim: 1, eps: 1e-12).sum().item<double>();
-                residualSquared += (mapped - z).square().sum().item<double>();
-                targetSquared += z.square().sum().item<double>();
+                var z = target.sub(y); // [n, d]
+                cosineSum += nn.functional.cosine_similarity(y.add(mapped, HeldScalars.One), target, dim: 1, eps: 1e-12).sum().item<double>();
+                var diff = mapped.sub(z);
+                residualSquared += diff.mul(diff).sum().item<double>();
+                targetSquared += z.mul(z).sum().item<double>();
             }
             finally { TokenRowStore.DisposeAll(batch); }
         }

@@ -35,8 +35,9 @@ internal sealed class IdentityFit : ITransformFit
         using var scope = NewDisposeScope();
         var x = mlpOutput.to(ScalarType.Float64, _device); // [N, d]
         var z = target.to(ScalarType.Float64, _device).sub(attentionResidual.to(ScalarType.Float64, _device)); // [N, d]
-        _residualSquared += (x - z).square().sum().item<double>();
-        _targetSquared += z.square().sum().item<double>();
+        var diff = x.sub(z);
+        _residualSquared += diff.mul(diff).sum().item<double>();
+        _targetSquared += z.mul(z).sum().item<double>();
         _tokens += mlpOutput.shape[0];
         _sample.Add(mlpOutput, attentionResidual, target);
         _context.Progress?.Report(new PruningProgress("estimate", Block: _cut.Start, Tokens: _tokens));

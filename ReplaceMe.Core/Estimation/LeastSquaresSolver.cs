@@ -73,7 +73,9 @@ internal static class LeastSquaresSolver
     private static bool NumericallySingular(Tensor factor, Tensor matrix)
     {
         using var scope = NewDisposeScope();
-        var share = factor.diagonal().square().div(matrix.diagonal().clamp_min(double.Epsilon)); // [d]
+        using var tiny = double.Epsilon.ToScalar();
+        var diagonal = factor.diagonal();
+        var share = diagonal.mul(diagonal).div(matrix.diagonal().clamp_min(tiny)); // [d]
         return share.min().item<double>() < factor.shape[0] * MachineEpsilon;
     }
 

@@ -34,7 +34,7 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var inputType = input.dtype;
         var h = input.to(Precision.AtLeastFloat32(inputType));
-        var variance = h.square().mean([-1L], keepdim: true);
+        var variance = h.mul(h).mean([-1L], keepdim: true); // not square(): TorchSharp's square() is pow(temporary Scalar 2)
         h = h * rsqrt(variance.add(_epsScalar, HeldScalars.One));
         return (Weight * h.to(inputType)).MoveToOuterDisposeScope();
     }
