@@ -128,7 +128,7 @@ internal sealed class CosineFit : ITransformFit
         var (prediction, reference) = _options.Loss == CosineLoss.Exact
             ? (batch[1].add(mapped, HeldScalars.One), batch[2]) // Y + X·T vs target (Eq. 7)
             : (mapped, batch[1]); // X·T vs Z (Eq. 8)
-        return nn.functional.cosine_similarity(prediction, reference, dim: 1, eps: CosineEpsilon).neg().add(HeldScalars.One).mean();
+        return nn.functional.cosine_similarity(prediction, reference, dim: 1, eps: CosineEpsilon).neg().add(HeldScalars.One, HeldScalars.One).mean(); // add(Scalar) alone passes a temporary alpha
     }
 
     /// <summary>The least-squares T on the stored rows (float64 normal equations), as the optimiser's start.</summary>

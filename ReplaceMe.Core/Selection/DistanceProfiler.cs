@@ -112,7 +112,7 @@ public sealed partial class DistanceProfiler
     internal static Tensor Distance(Tensor cosine, DistanceMetric metric)
     {
         var c = cosine.clamp(HeldScalars.MinusOne, HeldScalars.One);
-        return metric == DistanceMetric.Angular ? c.acos() / HeldScalars.Pi : c.neg().add(HeldScalars.One);
+        return metric == DistanceMetric.Angular ? c.acos() / HeldScalars.Pi : c.neg().add(HeldScalars.One, HeldScalars.One); // add(Scalar) alone passes a temporary alpha
     }
 
     /// <summary>Unit rows in float64 (a zero row stays zero), after checking that every value is finite.</summary>
