@@ -105,7 +105,8 @@ public sealed record PruningOptions
     /// <summary>Free text naming the calibration data, recorded in the provenance file.</summary>
     public string CalibrationSource { get; init; } = "unspecified";
 
-    /// <summary>Checks the options against a model with <paramref name="blockCount"/> blocks and returns n.</summary>
+    /// <summary>Checks the options against a model with <paramref name="blockCount"/> blocks and returns n. Cheap: call it
+    /// right after loading the model, before generating or reading calibration text.</summary>
     /// <exception cref="ArgumentException">An option is out of range or options contradict each other (named).</exception>
     /// <exception cref="PruningException">The model has too few blocks for the request.</exception>
     public int ResolveBlocksPerCut(int blockCount)
@@ -134,6 +135,7 @@ public sealed record PruningOptions
         {
             if (FixedStart is null) throw new ArgumentException("The fixed selector needs FixedStart.");
             if (CutCount != 1) throw new ArgumentException("The fixed selector takes one cut; use CustomSelector = new FixedCutSelector(cuts) for several.");
+            new BlockCut(FixedStart.Value, FixedStart.Value + n).Validate(blockCount); // before any calibration work
         }
         else if (FixedStart is not null)
             throw new ArgumentException("FixedStart is only used by the fixed selector.");
