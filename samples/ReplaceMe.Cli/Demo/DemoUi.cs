@@ -10,11 +10,16 @@ internal interface IDemoUi
 {
     /// <summary>Runs one stage, giving it a progress sink, and reports its duration.</summary>
     T Run<T>(string title, Func<IProgress<PruningProgress>, T> work);
+
+    /// <summary>Shows one line of information (e.g. the run-time estimate).</summary>
+    void Note(string line);
 }
 
 /// <summary>Plain lines: "[stage] title … done in 3.2 s". Used when output is redirected (CI, tests).</summary>
 internal sealed class PlainDemoUi(TextWriter output) : IDemoUi
 {
+    public void Note(string line) => output.WriteLine(line);
+
     public T Run<T>(string title, Func<IProgress<PruningProgress>, T> work)
     {
         output.WriteLine($"» {title} …");
@@ -28,6 +33,14 @@ internal sealed class PlainDemoUi(TextWriter output) : IDemoUi
 /// <summary>Spectre.Console progress bars, one per stage, fed by the library's <see cref="PruningProgress"/> records.</summary>
 internal sealed class SpectreDemoUi(ProgressContext context) : IDemoUi
 {
+    public void Note(string line)
+    {
+        // A finished row in the progress display, so the line stays visible above the stages that follow.
+        var task = context.AddTask(Markup.Escape(line), maxValue: 1.0);
+        task.Value = 1.0;
+        task.StopTask();
+    }
+
     public T Run<T>(string title, Func<IProgress<PruningProgress>, T> work)
     {
         var task = context.AddTask(Markup.Escape(title), maxValue: 1.0);
