@@ -56,9 +56,11 @@ public class DemoCommandTests
             }
         Assert.NotNull(report["retention"]!["models"]![1]!["retained_percent_stderr"]);
 
-        // The estimate comes before the first stage; the thread setting is recorded and put back afterwards.
+        // The estimate comes before the first stage, a revision after the calibration stories; the thread setting is
+        // recorded and put back afterwards.
         int estimateLine = stdout.IndexOf("Estimated run time", StringComparison.Ordinal);
         Assert.InRange(estimateLine, 0, stdout.IndexOf("Generating", StringComparison.Ordinal));
+        Assert.InRange(stdout.IndexOf("Revised estimate", StringComparison.Ordinal), estimateLine, stdout.IndexOf("held-out stories …", StringComparison.Ordinal));
         Assert.Equal(1, (int)report["threads"]!);
         Assert.True((double)report["estimated_seconds"]!["total"]! > 0);
         Assert.Equal("replaceme demo --calibration-stories 16 --held-out-stories 8 --story-tokens 48 --max-blocks 1", (string)report["settings"]!["command"]!);
@@ -101,5 +103,12 @@ public class DemoEstimateTests
         var slower = ReplaceMe.Cli.Demo.DemoEstimate.Price(0.10, 1e-3, full);
         Assert.Equal(2 * e.Total.TotalSeconds, slower.Total.TotalSeconds, 6);
         Assert.Contains("Estimated run time", e.Describe(1), StringComparison.Ordinal);
+
+        // Calibration generation is 10 of the 13 generation batches; if it takes twice its share, the rest is doubled.
+        Assert.Equal(10.0 / 13, e.CalibrationShare, 12);
+        var revised = e.Revise(TimeSpan.FromSeconds(2 * e.Generation.TotalSeconds * 10 / 13));
+        Assert.Equal(2, revised.Pace, 9);
+        Assert.Equal(2 * (e.Generation.TotalSeconds * 3 / 13 + e.Evaluation.TotalSeconds + e.Pruning.TotalSeconds), revised.Remaining.TotalSeconds, 6);
+        Assert.Contains("2.0× the estimate", revised.Describe(), StringComparison.Ordinal);
     }
 }

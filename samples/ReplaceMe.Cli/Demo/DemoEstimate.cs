@@ -36,6 +36,22 @@ internal sealed record DemoEstimate(double StepSeconds, double TokenSeconds, Tim
 
     public TimeSpan Total => Generation + Evaluation + Pruning;
 
+    /// <summary>
+    /// After the calibration stories are generated: the measured time of that stage against its share of
+    /// <see cref="Generation"/> gives this machine's pace over minutes rather than the probes' second (on a shared
+    /// machine the two differ several-fold), and the remaining stages are rescaled by it.
+    /// </summary>
+    public RevisedEstimate Revise(TimeSpan calibrationGeneration)
+    {
+        double planned = Generation.TotalSeconds * CalibrationShare;
+        double pace = planned > 0 ? calibrationGeneration.TotalSeconds / planned : 1;
+        double remaining = (Generation.TotalSeconds * (1 - CalibrationShare) + Evaluation.TotalSeconds + Pruning.TotalSeconds) * pace;
+        return new RevisedEstimate(pace, TimeSpan.FromSeconds(remaining));
+    }
+
+    /// <summary>Share of <see cref="Generation"/> that is the calibration stories (the rest is held-out stories).</summary>
+    public double CalibrationShare { get; init; } = 1;
+
     /// <summary>Times the two probes (about a second) and prices the setting.</summary>
     public static DemoEstimate Measure(DecoderModel model, ITextTokenizer tokenizer, DemoSettings settings)
     {
@@ -76,7 +92,11 @@ internal sealed record DemoEstimate(double StepSeconds, double TokenSeconds, Tim
         double generation = (Batches(settings.CalibrationStories) + Batches(settings.HeldOutStories)) * settings.StoryTokens * GenerationFill * stepSeconds;
         double evaluation = models * (settings.HeldOutStories * storyLength * tokenSeconds * EvaluationPasses + SampleTokens * stepSeconds * SamplePrompts / Batch);
         double pruning = variants * settings.CalibrationStories * storyLength * tokenSeconds * PrunePasses;
-        return new DemoEstimate(stepSeconds, tokenSeconds, TimeSpan.FromSeconds(generation), TimeSpan.FromSeconds(evaluation), TimeSpan.FromSeconds(pruning));
+        double share = (double)Batches(settings.CalibrationStories) / (Batches(settings.CalibrationStories) + Batches(settings.HeldOutStories));
+        return new DemoEstimate(stepSeconds, tokenSeconds, TimeSpan.FromSeconds(generation), TimeSpan.FromSeconds(evaluation), TimeSpan.FromSeconds(pruning))
+        {
+            CalibrationShare = share,
+        };
     }
 
     /// <summary>One line for the console.</summary>
@@ -84,7 +104,16 @@ internal sealed record DemoEstimate(double StepSeconds, double TokenSeconds, Tim
         $"Estimated run time ≈ {Minutes(Total)} (generation {Minutes(Generation)}, evaluation {Minutes(Evaluation)}, pruning {Minutes(Pruning)}); " +
         $"probe on {threads} torch thread(s): {StepSeconds * 1e3:F0} ms per generation step of {Batch} stories, {TokenSeconds * 1e6:F0} µs per token forward.");
 
-    private static string Minutes(TimeSpan t) => t.TotalSeconds < 90
+    internal static string Minutes(TimeSpan t) => t.TotalSeconds < 90
         ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:F0} s")
         : string.Create(CultureInfo.InvariantCulture, $"{t.TotalMinutes:F1} min");
+}
+
+/// <summary>The estimate of the stages still to come, rescaled by the pace measured on the calibration generation.</summary>
+/// <param name="Pace">Measured time / estimated time of the calibration generation (1 = as estimated).</param>
+/// <param name="Remaining">Estimated time of the remaining stages.</param>
+internal sealed record RevisedEstimate(double Pace, TimeSpan Remaining)
+{
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"Revised estimate: ≈ {DemoEstimate.Minutes(Remaining)} to go (calibration stories took {Pace:F1}× the estimate).");
 }

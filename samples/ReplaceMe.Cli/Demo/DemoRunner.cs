@@ -63,6 +63,7 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
         var storyOptions = new SelfGeneratedOptions { MaxNewTokens = settings.StoryTokens, Seed = settings.Seed };
         var calibration = ui.Run($"Generating {settings.CalibrationStories} calibration stories", p =>
             SelfGeneratedText.GenerateTokens(original, tokenizer, settings.CalibrationStories, storyOptions, p, cancellationToken));
+        ui.Note(estimate.Revise(ui.LastStage).Describe());
         var heldOut = ui.Run($"Generating {settings.HeldOutStories} held-out stories", p =>
             SelfGeneratedText.Generate(original, tokenizer, settings.HeldOutStories, storyOptions with { Seed = settings.Seed + 7919 }, p, cancellationToken));
         var suite = new EvaluationSuite(
