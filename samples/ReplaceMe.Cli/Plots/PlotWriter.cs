@@ -152,6 +152,7 @@ public static class PlotWriter
             // exp(log v ± 1.96 SE/v), asymmetric and always positive, as intervals for perplexities should be.
             double left = logScale ? Math.Log10(v) - half / v / Math.Log(10) : v - half;
             double right = logScale ? Math.Log10(v) + half / v / Math.Log(10) : v + half;
+            if (percent) (left, right) = (Math.Max(left, 0), Math.Min(right, 100)); // an accuracy interval stays in [0, 100] %
             var color = palette.GetColor(i);
             if (half > 0)
             {
@@ -181,7 +182,7 @@ public static class PlotWriter
         reference.LinePattern = LinePattern.Dashed;
 
         double pad = Math.Max((hi - lo) * 0.12, logScale ? 0.05 : 1);
-        plot.Axes.SetLimitsX(lo - pad, hi + pad);
+        plot.Axes.SetLimitsX(percent ? Math.Max(lo - pad, 0) : lo - pad, percent ? Math.Min(hi + pad, 100) : hi + pad);
         plot.Axes.SetLimitsY(-0.7, rows - 0.3);
         var yTicks = new ScottPlot.TickGenerators.NumericManual();
         for (int i = 0; i < rows; i++) yTicks.AddMajor(rows - 1 - i, points[i].Model);
@@ -200,7 +201,8 @@ public static class PlotWriter
             foreach (var m in new[] { 1.0, 2.0, 5.0 })
             {
                 double v = m * Math.Pow(10, k), x = Math.Log10(v);
-                if (x >= log10Min && x <= log10Max) gen.AddMajor(x, v.ToString("G3", System.Globalization.CultureInfo.InvariantCulture));
+                if (x >= log10Min && x <= log10Max)
+                    gen.AddMajor(x, v.ToString(v >= 1 ? "#,0" : "0.###", System.Globalization.CultureInfo.InvariantCulture));
             }
         return gen;
     }
