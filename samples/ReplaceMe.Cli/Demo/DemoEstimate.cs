@@ -27,13 +27,13 @@ namespace ReplaceMe.Cli.Demo;
 internal sealed record DemoEstimate(double StepSeconds, double TokenSeconds, TimeSpan Generation, TimeSpan Evaluation, TimeSpan Pruning)
 {
     /// <summary>Forward-pass equivalents per held-out token and evaluated model (perplexity + cloze + overheads).</summary>
-    public const double EvaluationPasses = 1.8;
+    public const double EvaluationPasses = 2.3;
 
     /// <summary>Forward-pass equivalents per calibration token and pruned variant (profile, capture, fit, surgery).</summary>
-    public const double PrunePasses = 0.55;
+    public const double PrunePasses = 0.75;
 
     /// <summary>Share of the story-token limit that a generation batch runs on average before all its stories reach EOS.</summary>
-    public const double GenerationFill = 0.75;
+    public const double GenerationFill = 0.65;
 
     private const int ProbeRows = 16, ProbeSteps = 8, ProbeLength = 128, Batch = 16, SampleTokens = 40, SamplePrompts = 2;
 
