@@ -35,6 +35,17 @@ internal static class CliRun
         return new CliResult(code, stdout.ToString(), stderr.ToString());
     }
 
+    /// <summary>Runs the app and cancels it after <paramref name="timeout"/> (it then exits with 130, "error: cancelled"):
+    /// for asserting that an error arrives before long work rather than after it.</summary>
+    public static CliResult RunWithin(TimeSpan timeout, params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        using var cancel = new CancellationTokenSource(timeout);
+        int code = CliApp.RunAsync(args, stdout, stderr, cancel.Token).GetAwaiter().GetResult();
+        return new CliResult(code, stdout.ToString(), stderr.ToString());
+    }
+
     /// <summary>Asserts the app's error convention: non-zero exit, nothing on stdout, one "error: " line on stderr.</summary>
     public static void AssertOneLineError(CliResult r, string fragment)
     {

@@ -7,9 +7,12 @@ namespace ReplaceMe.Core.Tests.Cli;
 public class DemoCommandTests
 {
 
+    private static readonly int ThreadsBefore = TorchSharp.torch.get_num_threads();
+
     [Fact]
     public void A_tiny_demo_writes_models_report_and_real_plots()
     {
+        _ = ThreadsBefore;
         using var dir = TestPaths.NewTempDir();
         var outDir = dir.Combine("demo");
         var (code, stdout, stderr) = CliRun.Run("demo", "--model-source", Stories15MTestModel.FilesDir, "--out", outDir,
@@ -30,7 +33,38 @@ public class DemoCommandTests
 
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;
         Assert.Equal(3, report["runs"]!.AsArray().Count);
-        Assert.Contains("## Retention", File.ReadAllText(Path.Combine(outDir, "report.md")), StringComparison.Ordinal);
+        var markdown = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        Assert.Contains("## Retention", markdown, StringComparison.Ordinal);
+
+        // The prune time is the pipeline's total, not total + stages (which doubled it): the stages add up to it.
+        foreach (var run in report["runs"]!.AsArray())
+        {
+            double prune = (double)run!["prune_seconds"]!;
+            double stages = run["prune_stage_seconds"]!.AsObject().Sum(kv => (double)kv.Value!);
+            Assert.InRange(stages, 0.8 * prune, prune + 1e-6);
+        }
+
+        // Every score carries its item count and standard error: console, report.md and report.json.
+        Assert.Contains("last-word cloze acc (n=8)", stdout, StringComparison.Ordinal);
+        Assert.Contains("held-out stories ppl ↓ (n=8)", markdown, StringComparison.Ordinal);
+        Assert.Contains(" ± ", stdout.Split('\n').First(l => l.StartsWith("lstsq-1", StringComparison.Ordinal)), StringComparison.Ordinal);
+        foreach (var model in report["retention"]!["models"]!.AsArray())
+            foreach (var score in model!["scores"]!.AsArray())
+            {
+                Assert.Equal(8, (int)score!["count"]!);
+                Assert.True((double)score["stderr"]! > 0, $"{model["model"]} {score["task"]} {score["metric"]}");
+            }
+        Assert.NotNull(report["retention"]!["models"]![1]!["retained_percent_stderr"]);
+
+        // The estimate comes before the first stage, a revision after the calibration stories; the thread setting is
+        // recorded and put back afterwards.
+        int estimateLine = stdout.IndexOf("Estimated run time", StringComparison.Ordinal);
+        Assert.InRange(estimateLine, 0, stdout.IndexOf("Generating", StringComparison.Ordinal));
+        Assert.InRange(stdout.IndexOf("Revised estimate", StringComparison.Ordinal), estimateLine, stdout.IndexOf("held-out stories …", StringComparison.Ordinal));
+        Assert.Equal(1, (int)report["threads"]!);
+        Assert.True((double)report["estimated_seconds"]!["total"]! > 0);
+        Assert.Equal("replaceme demo --calibration-stories 16 --held-out-stories 8 --story-tokens 48 --max-blocks 1", (string)report["settings"]!["command"]!);
+        Assert.Equal(ThreadsBefore, TorchSharp.torch.get_num_threads());
 
         var plots = Path.Combine(outDir, "plots");
         foreach (var png in new[] { "distance-heatmap.png", "distance-profile-n1.png", "loss-cosine-1.png", "retention-held-out-stories-ppl.png" })
@@ -48,5 +82,33 @@ public class DemoCommandTests
         Assert.Equal(1, code);
         Assert.Contains("--overwrite", stderr, StringComparison.Ordinal);
         Assert.Single(stderr.Trim().Split('\n'));
+    }
+}
+
+public class DemoEstimateTests
+{
+    [Fact]
+    public void The_estimate_prices_each_stage_from_the_setting_and_the_probes()
+    {
+        var full = new ReplaceMe.Cli.Demo.DemoSettings("out", null, "cache");
+        var e = ReplaceMe.Cli.Demo.DemoEstimate.Price(stepSeconds: 0.05, tokenSeconds: 5e-4, full);
+        // 160 + 48 stories in batches of 16: 10 + 3 batches of 160 × fill steps.
+        Assert.Equal(13 * 160 * ReplaceMe.Cli.Demo.DemoEstimate.GenerationFill * 0.05, e.Generation.TotalSeconds, 6);
+        // 6 pruned variants, each over 160 stories of 161 tokens.
+        Assert.Equal(6 * 160 * 161 * 5e-4 * ReplaceMe.Cli.Demo.DemoEstimate.PrunePasses, e.Pruning.TotalSeconds, 6);
+        Assert.Equal(e.Generation + e.Evaluation + e.Pruning, e.Total);
+
+        var quick = ReplaceMe.Cli.Demo.DemoEstimate.Price(0.05, 5e-4, full.Quick());
+        Assert.True(quick.Total < e.Total / 2);
+        var slower = ReplaceMe.Cli.Demo.DemoEstimate.Price(0.10, 1e-3, full);
+        Assert.Equal(2 * e.Total.TotalSeconds, slower.Total.TotalSeconds, 6);
+        Assert.Contains("Estimated run time", e.Describe(1), StringComparison.Ordinal);
+
+        // Calibration generation is 10 of the 13 generation batches; if it takes twice its share, the rest is doubled.
+        Assert.Equal(10.0 / 13, e.CalibrationShare, 12);
+        var revised = e.Revise(TimeSpan.FromSeconds(2 * e.Generation.TotalSeconds * 10 / 13));
+        Assert.Equal(2, revised.Pace, 9);
+        Assert.Equal(2 * (e.Generation.TotalSeconds * 3 / 13 + e.Evaluation.TotalSeconds + e.Pruning.TotalSeconds), revised.Remaining.TotalSeconds, 6);
+        Assert.Contains("2.0× the estimate", revised.Describe(), StringComparison.Ordinal);
     }
 }

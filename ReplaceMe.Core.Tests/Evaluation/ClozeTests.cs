@@ -36,6 +36,13 @@ public class ClozeTests
         var scores = result.ToScores();
         Assert.Equal(["acc", "ppl"], scores.Select(s => s.Metric));
         Assert.False(scores[1].HigherIsBetter);
+
+        // The perplexity's standard error: perplexity × the standard error of the per-item log-likelihoods.
+        var lls = task.Items.Select(i => TaskReference.LogLikelihood(model, i.Context, i.Target)).ToArray();
+        double sd = Math.Sqrt(lls.Sum(v => (v - meanLl) * (v - meanLl)) / (lls.Length - 1));
+        Assert.Equal(result.Perplexity * sd / Math.Sqrt(lls.Length), result.PerplexityStdErr!.Value, 4);
+        Assert.Equal(result.PerplexityStdErr, scores[1].StdErr);
+        Assert.All(scores, s => Assert.Equal(4, s.Count));
     }
 
     [Fact]

@@ -44,9 +44,10 @@ public class EvaluateCommandTests
         var (code, output, err) = CliRun.Run("evaluate", "--model", pruned, "--baseline", Fixture.ModelDir, "--text", Fixture.StoriesFile, "--json", json);
         Assert.True(code == 0, err);
         var lines = output.Split('\n');
-        Assert.Matches(@"^model\s+stories ppl ↓\s+stories-lastword acc\s+stories-lastword ppl ↓\s+Avg\s+RP$", lines[0]);
-        Assert.Matches(@"^stories15M\s+\d+\.\d\d\s+\d+\.\d\s+\d+\.\d\d\s+\d+\.\d\s+100\.0 %$", lines[1]);
-        Assert.Matches(@"^stories15M-identity-2\s+\d+\.\d\d\s+\d+\.\d \(\d+\.\d %\)\s+\d+\.\d\d\s+\d+\.\d\s+\d+\.\d %$", lines[2]);
+        Assert.Matches(@"^model\s+stories ppl ↓ \(n=\d+\)\s+stories-lastword acc \(n=\d+\)\s+stories-lastword ppl ↓ \(n=\d+\)\s+Avg\s+RP$", lines[0]);
+        Assert.Matches(@"^stories15M\s+\d+\.\d\d ± \d+\.\d\d\s+\d+\.\d ± \d+\.\d\s+\d+\.\d\d ± \d+\.\d\d\s+\d+\.\d ± \d+\.\d\s+100\.0 %$", lines[1]);
+        Assert.Matches(@"^stories15M-identity-2\s+\d+\.\d\d ± \d+\.\d\d\s+\d+\.\d ± \d+\.\d \(\d+\.\d %\)\s+\d+\.\d\d ± \d+\.\d\d\s+\d+\.\d ± \d+\.\d\s+\d+\.\d ± \d+\.\d %$", lines[2]);
+        Assert.StartsWith("± is one standard error", lines[3], StringComparison.Ordinal);
 
         var report = JsonNode.Parse(File.ReadAllText(json))!["models"]!.AsArray();
         double originalPpl = (double)report[0]!["scores"]![0]!["value"]!;
@@ -84,8 +85,8 @@ public class EvaluateCommandTests
             """{"context": "The cat said", "choices": ["meow.", "the derivative is zero."], "label": 0}""");
         var (code, output, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--task", "mine:mc=" + task, "--batch-size", "2");
         Assert.True(code == 0, err);
-        Assert.Matches(@"^model\s+mine acc\s+Avg\s+RP", output);
+        Assert.Matches(@"^model\s+mine acc \(n=3\)\s+Avg\s+RP", output);
         // stories15M prefers the story continuation in all three items: acc 100.0, Avg 100.0.
-        Assert.Matches(@"\nstories15M\s+100\.0\s+100\.0\s+100\.0 %", output);
+        Assert.Matches(@"\nstories15M\s+100\.0 ± 0\.0\s+100\.0 ± 0\.0\s+100\.0 %", output);
     }
 }

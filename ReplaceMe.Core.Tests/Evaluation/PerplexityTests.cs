@@ -53,17 +53,44 @@ public class PerplexityTests
 
         double nll = 0;
         long tokens = 0;
+        var perDocument = new List<(double Nll, long Tokens)>();
         foreach (var doc in Documents.Where(d => d.Length > 0)) // "" has only BOS: skipped; "x" is BOS + x: one token
         {
             var (n, t) = Reference(model, tok.Encode(doc), length, stride);
             nll += n;
             tokens += t;
+            perDocument.Add((n, t));
         }
         Assert.Equal(tokens, result.TokensEvaluated);
         Assert.Equal(nll / tokens, result.MeanNll, 5);
         Assert.Equal(Math.Exp(nll / tokens), result.Perplexity, 4);
         Assert.Equal(1, result.DocumentsSkipped);
         Assert.Equal(5, result.DocumentsEvaluated);
+
+        // Standard error with documents as the units: the ratio estimator's linearisation, computed here directly.
+        double mean = nll / tokens;
+        int k = perDocument.Count;
+        double residuals = perDocument.Sum(d => Math.Pow(d.Nll - mean * d.Tokens, 2));
+        double expected = Math.Sqrt(residuals * k / (k - 1)) / tokens;
+        Assert.True(expected > 0);
+        Assert.Equal(expected, result.MeanNllStdErr!.Value, 6);
+        Assert.Equal(result.Perplexity * expected, result.PerplexityStdErr!.Value, 5);
+        var score = result.ToScore();
+        Assert.Equal(result.PerplexityStdErr, score.StdErr);
+        Assert.Equal(5, score.Count);
+    }
+
+    [Fact]
+    public void A_single_stream_has_no_standard_error_and_identical_documents_have_none_to_speak_of()
+    {
+        var model = TableModel.Random(seed: 5);
+        var tok = new CharTokenizer();
+        var concatenated = new ModelEvaluator(model, tok, new EvaluationOptions { MaxLength = 12, DocumentMode = DocumentMode.Concatenated })
+            .Perplexity("toy", Documents);
+        Assert.Null(concatenated.MeanNllStdErr);
+        Assert.Null(concatenated.ToScore().StdErr);
+        var same = new ModelEvaluator(model, tok, new EvaluationOptions { MaxLength = 16 }).Perplexity("toy", ["abcabc", "abcabc", "abcabc"]);
+        Assert.Equal(0, same.MeanNllStdErr!.Value, 12);
     }
 
     [Fact]

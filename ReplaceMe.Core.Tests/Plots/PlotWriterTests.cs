@@ -50,6 +50,22 @@ public class PlotWriterTests
     }
 
     [Fact]
+    public void Score_dots_draw_intervals_on_a_log_axis_for_perplexities()
+    {
+        using var dir = TestPaths.NewTempDir();
+        ScorePoint[] ppl = [new("original", 2.2, 0.07, 24), new("lstsq-1", 4.3, 0.23, 24), new("identity-2", 117.2, 84.6, 24)];
+        AssertValidPng(PlotWriter.ScoreDots("held-out ppl", ppl, logScale: true, dir.Combine("ppl.png")));
+        ScorePoint[] acc = [new("original", 0.54, 0.10, 24), new("lstsq-1", 0.375, null, 0)];
+        AssertValidPng(PlotWriter.ScoreDots("cloze acc", acc, logScale: false, dir.Combine("acc.png"), percent: true));
+        var svg = File.ReadAllText(dir.Combine("ppl.svg"));
+        Assert.Contains("117.20 ± 84.60", svg, StringComparison.Ordinal); // value, error and count are written on the plot
+        Assert.Contains("(n=24)", svg, StringComparison.Ordinal);
+        Assert.Contains("log scale", svg, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => PlotWriter.ScoreDots("x", [new("m", 0, null, 1)], logScale: true, dir.Combine("bad.png")));
+        Assert.Throws<ArgumentException>(() => PlotWriter.ScoreDots("x", [], logScale: false, dir.Combine("empty.png")));
+    }
+
+    [Fact]
     public void Bad_inputs_are_rejected_with_clear_messages()
     {
         using var dir = TestPaths.NewTempDir();

@@ -60,7 +60,7 @@ internal sealed class LeastSquaresFit : ITransformFit
             if (!_options.AllowUnderdetermined)
                 throw new PruningException(
                     $"Cut {_cut}: only {tokens} valid calibration tokens for hidden size {_hiddenSize}; least squares needs at least {_hiddenSize} " +
-                    "tokens to determine T. Add calibration text, or set AllowUnderdetermined to fit with a small ridge.");
+                    "tokens to determine T. Add calibration text, or set AllowUnderdetermined (CLI: prune --allow-underdetermined) to fit with a small ridge.");
             double extra = UnderdeterminedRelativeRidge * MeanDiagonal(sums.Gram);
             ridge += extra;
             if (logger is not null) EstimationLog.Underdetermined(logger, _cut, tokens, _hiddenSize, extra);

@@ -10,10 +10,14 @@ namespace ReplaceMe.Core.Evaluation;
 /// <param name="Skipped">Items skipped while building or loading the task.</param>
 public sealed record ClozeResult(string Task, double Accuracy, double AccuracyStdErr, double Perplexity, long TargetTokens, int Count, int Skipped)
 {
-    /// <summary>Two report rows: "acc" (higher is better) and "ppl" (lower is better).</summary>
+    /// <summary>Standard error of <see cref="Perplexity"/> (delta method over items: perplexity × the standard error of
+    /// the mean target log-probability); null with fewer than two items.</summary>
+    public double? PerplexityStdErr { get; init; }
+
+    /// <summary>Two report rows: "acc" (higher is better) and "ppl" (lower is better), with standard errors and counts.</summary>
     public IReadOnlyList<TaskScore> ToScores() =>
     [
         new TaskScore(Task, "acc", Accuracy, true, AccuracyStdErr, Count, Skipped),
-        new TaskScore(Task, "ppl", Perplexity, false, null, Count, Skipped),
+        new TaskScore(Task, "ppl", Perplexity, false, PerplexityStdErr, Count, Skipped),
     ];
 }

@@ -27,8 +27,12 @@ internal static class ClozeScoring
             cancellationToken);
 
         var hits = scores.Select(s => s.Greedy ? 1.0 : 0.0).ToArray();
-        double meanLogProb = scores.Average(s => s.LogProb);
-        return new ClozeResult(task.Name, hits.Average(), MultipleChoiceScoring.StdErr(hits), Math.Exp(-meanLogProb),
-            scores.Sum(s => (long)s.Count), items.Length, task.SkippedItems);
+        var logProbs = scores.Select(s => s.LogProb).ToArray();
+        double meanLogProb = logProbs.Average(), perplexity = Math.Exp(-meanLogProb);
+        return new ClozeResult(task.Name, hits.Average(), MultipleChoiceScoring.StdErr(hits), perplexity,
+            scores.Sum(s => (long)s.Count), items.Length, task.SkippedItems)
+        {
+            PerplexityStdErr = items.Length < 2 ? null : perplexity * MultipleChoiceScoring.StdErr(logProbs),
+        };
     }
 }

@@ -46,4 +46,16 @@ public sealed record ModelScores(string Model, IReadOnlyList<TaskScore> Scores)
             return acc.Length == 0 ? null : acc.Average();
         }
     }
+
+    /// <summary>Standard error of <see cref="Average"/>: √(Σ SE²) / k over the k accuracies, treating tasks as
+    /// independent; null when there is no accuracy or one of them has no standard error.</summary>
+    public double? AverageStdErr
+    {
+        get
+        {
+            var acc = Scores.Where(s => s.HigherIsBetter).ToArray();
+            if (acc.Length == 0 || acc.Any(s => s.StdErr is null)) return null;
+            return Math.Sqrt(acc.Sum(s => s.StdErr!.Value * s.StdErr.Value)) / acc.Length;
+        }
+    }
 }

@@ -21,7 +21,13 @@ internal static class PerplexityComputation
         var (sequences, skipped) = Tokenize(tokenizer, documents, options);
         int length = options.MaxLength, stride = options.Stride ?? options.MaxLength;
         var rows = new List<ScoreRow>();
-        foreach (var sequence in sequences) rows.AddRange(Windows(sequence, length, stride));
+        var owner = new List<int>(); // sequence index of each row
+        for (int q = 0; q < sequences.Count; q++)
+        {
+            int before = rows.Count;
+            rows.AddRange(Windows(sequences[q], length, stride));
+            for (int r = before; r < rows.Count; r++) owner.Add(q);
+        }
         if (rows.Count == 0)
             throw new ArgumentException($"Corpus '{corpus}': no document has two or more tokens, so there is nothing to score ({skipped} skipped).", nameof(documents));
 
@@ -30,10 +36,43 @@ internal static class PerplexityComputation
             cancellationToken);
         double nll = 0;
         long tokens = 0;
-        foreach (var s in scores) { nll -= s.LogProb; tokens += s.Count; }
+        var perSequenceNll = new double[sequences.Count];
+        var perSequenceTokens = new long[sequences.Count];
+        for (int r = 0; r < scores.Length; r++)
+        {
+            var s = scores[r];
+            nll -= s.LogProb;
+            tokens += s.Count;
+            perSequenceNll[owner[r]] -= s.LogProb;
+            perSequenceTokens[owner[r]] += s.Count;
+        }
         int evaluated = options.DocumentMode == DocumentMode.Separate ? sequences.Count : documents.Count - skipped;
         double mean = nll / tokens;
-        return new PerplexityResult(corpus, Math.Exp(mean), mean, tokens, evaluated, skipped, rows.Count);
+        double? meanStdErr = ClusteredStdErr(perSequenceNll, perSequenceTokens, mean);
+        return new PerplexityResult(corpus, Math.Exp(mean), mean, tokens, evaluated, skipped, rows.Count)
+        {
+            MeanNllStdErr = meanStdErr,
+            PerplexityStdErr = meanStdErr * Math.Exp(mean),
+        };
+    }
+
+    /// <summary>
+    /// Standard error of the token-weighted mean m = ΣS_i / ΣN_i with documents as the sampling units (tokens of one
+    /// document are not independent): √(k/(k−1) · Σ(S_i − m·N_i)²) / ΣN_i, the ratio estimator's linearised
+    /// (cluster-robust) standard error. Null with fewer than two documents (one concatenated stream).
+    /// </summary>
+    internal static double? ClusteredStdErr(IReadOnlyList<double> sums, IReadOnlyList<long> counts, double mean)
+    {
+        int k = sums.Count;
+        if (k < 2) return null;
+        double total = 0, squares = 0;
+        for (int i = 0; i < k; i++)
+        {
+            total += counts[i];
+            double e = sums[i] - mean * counts[i];
+            squares += e * e;
+        }
+        return total > 0 ? Math.Sqrt(squares * k / (k - 1)) / total : null;
     }
 
     /// <summary>Token sequences to score and the number of documents skipped (blank, or under two tokens when separate).</summary>

@@ -11,6 +11,13 @@ namespace ReplaceMe.Core.Evaluation;
 public sealed record PerplexityResult(
     string Corpus, double Perplexity, double MeanNll, long TokensEvaluated, int DocumentsEvaluated, int DocumentsSkipped, int Windows)
 {
-    /// <summary>The result as a report row: metric "ppl", lower is better.</summary>
-    public TaskScore ToScore() => new(Corpus, "ppl", Perplexity, HigherIsBetter: false, StdErr: null, Count: DocumentsEvaluated, Skipped: DocumentsSkipped);
+    /// <summary>Standard error of <see cref="MeanNll"/> with documents as the sampling units (cluster-robust ratio
+    /// estimator); null when fewer than two sequences were scored (e.g. one concatenated stream).</summary>
+    public double? MeanNllStdErr { get; init; }
+
+    /// <summary>Standard error of <see cref="Perplexity"/> by the delta method: perplexity × <see cref="MeanNllStdErr"/>.</summary>
+    public double? PerplexityStdErr { get; init; }
+
+    /// <summary>The result as a report row: metric "ppl", lower is better, with its standard error and document count.</summary>
+    public TaskScore ToScore() => new(Corpus, "ppl", Perplexity, HigherIsBetter: false, StdErr: PerplexityStdErr, Count: DocumentsEvaluated, Skipped: DocumentsSkipped);
 }

@@ -8,7 +8,9 @@ namespace ReplaceMe.Core.Evaluation;
 /// <summary>
 /// The paper's comparison table: each model's score per task, the average of its accuracies (Avg), and that
 /// average as a percentage of the original model's (RP, "retained performance"). Perplexities are shown but do
-/// not enter averages. Accuracies render as percentages with one decimal, perplexities with two decimals.
+/// not enter averages. Accuracies render as percentages with one decimal, perplexities with two decimals. Where a
+/// score has a standard error it is shown as <c>value ± SE</c>, and each column names its item count (<c>n=…</c>: items,
+/// or documents for a perplexity) so that a reader can tell a real difference from noise.
 /// </summary>
 public sealed class RetentionReport
 {
@@ -52,6 +54,23 @@ public sealed class RetentionReport
         return model.Average is { } a && Baseline.Average is { } b && b > 0 ? 100 * a / b : null;
     }
 
+    /// <summary>
+    /// Standard error of <see cref="RetainedPercent"/> by the delta method, RP · √((SE_a/a)² + (SE_b/b)²), from the
+    /// averages' standard errors. It treats the two models' scores as independent; they are scored on the same items
+    /// and positively correlated, so this overstates the error (conservative). 0 for the original itself; null without
+    /// standard errors.
+    /// </summary>
+    public double? RetainedPercentStdErr(ModelScores model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (ReferenceEquals(model, Baseline)) return RetainedPercent(model) is null ? null : 0;
+        if (RetainedPercent(model) is not { } rp || model.Average is not { } a || Baseline.Average is not { } b
+            || model.AverageStdErr is not { } sa || Baseline.AverageStdErr is not { } sb) return null;
+        double relA = a > 0 ? sa / a : 0, relB = sb / b;
+        if (a <= 0) return 100 * sa / b; // RP = 0: only the numerator's error matters
+        return rp * Math.Sqrt(relA * relA + relB * relB);
+    }
+
     /// <summary>A task's accuracy as a percentage of the original's (null for perplexities or missing tasks).</summary>
     public double? TaskRetainedPercent(ModelScores model, string columnKey)
     {
@@ -61,7 +80,7 @@ public sealed class RetentionReport
         return s is { HigherIsBetter: true } && b is { Value: > 0 } ? 100 * s.Value / b.Value : null;
     }
 
-    /// <summary>Aligned plain-text table.</summary>
+    /// <summary>Aligned plain-text table (and a legend line when standard errors are shown).</summary>
     public string ToText()
     {
         var rows = Rows();
@@ -69,7 +88,20 @@ public sealed class RetentionReport
         var sb = new StringBuilder();
         foreach (var row in rows)
             sb.AppendLine(string.Join("  ", row.Select((cell, c) => c == 0 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd());
+        if (Legend() is { } legend) sb.AppendLine(legend);
         return sb.ToString();
+    }
+
+    /// <summary>What ± and n mean, when the table shows them; null otherwise.</summary>
+    private string? Legend()
+    {
+        var all = Candidates.Prepend(Baseline).SelectMany(m => m.Scores).ToList();
+        bool errors = all.Any(s => s.StdErr is not null), counts = all.Any(s => s.Count > 0);
+        if (!errors && !counts) return null;
+        var parts = new List<string>();
+        if (errors) parts.Add("± is one standard error (accuracy: over items; perplexity: over documents, delta method; RP: delta method, conservative)");
+        if (counts) parts.Add("n = items scored (documents for a perplexity)");
+        return string.Join("; ", parts) + ".";
     }
 
     /// <summary>GitHub-flavoured Markdown table.</summary>
@@ -80,6 +112,7 @@ public sealed class RetentionReport
         sb.AppendLine("| " + string.Join(" | ", rows[0]) + " |");
         sb.AppendLine("|" + string.Concat(rows[0].Select((_, c) => c == 0 ? "---|" : "---:|")));
         foreach (var row in rows.Skip(1)) sb.AppendLine("| " + string.Join(" | ", row) + " |");
+        if (Legend() is { } legend) sb.AppendLine().AppendLine(legend);
         return sb.ToString();
     }
 
@@ -102,7 +135,8 @@ public sealed class RetentionReport
             models.Add(new JsonObject
             {
                 ["model"] = model.Model, ["baseline"] = ReferenceEquals(model, Baseline), ["scores"] = scores,
-                ["average"] = model.Average, ["retained_percent"] = RetainedPercent(model),
+                ["average"] = model.Average, ["average_stderr"] = model.AverageStdErr,
+                ["retained_percent"] = RetainedPercent(model), ["retained_percent_stderr"] = RetainedPercentStdErr(model),
             });
         }
         return new JsonObject { ["models"] = models }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -122,12 +156,15 @@ public sealed class RetentionReport
             {
                 var s = Find(model, key);
                 string cell = s is null ? "–" : Format(s);
+                if (s is not null && Count(key) is int n && s.Count != n) cell += string.Create(CultureInfo.InvariantCulture, $" [n={s.Count}]");
                 if (s is not null && !ReferenceEquals(model, Baseline) && TaskRetainedPercent(model, key) is { } p)
                     cell += string.Create(CultureInfo.InvariantCulture, $" ({p:F1} %)");
                 row.Add(cell);
             }
-            row.Add(model.Average is { } a ? (100 * a).ToString("F1", CultureInfo.InvariantCulture) : "–");
-            row.Add(RetainedPercent(model) is { } r ? r.ToString("F1", CultureInfo.InvariantCulture) + " %" : "–");
+            row.Add(model.Average is { } a ? (100 * a).ToString("F1", CultureInfo.InvariantCulture) + PlusMinus(100 * model.AverageStdErr, "F1") : "–");
+            row.Add(RetainedPercent(model) is { } r
+                ? r.ToString("F1", CultureInfo.InvariantCulture) + (ReferenceEquals(model, Baseline) ? "" : PlusMinus(RetainedPercentStdErr(model), "F1")) + " %"
+                : "–");
             rows.Add(row.ToArray());
         }
         return rows;
@@ -135,13 +172,22 @@ public sealed class RetentionReport
 
     private string Column(string key)
     {
-        var s = Find(Baseline, key) ?? Candidates.Select(m => Find(m, key)).First(x => x is not null)!;
-        return s.HigherIsBetter ? key : key + " ↓";
+        var s = First(key);
+        string name = s.HigherIsBetter ? key : key + " ↓";
+        return Count(key) is int n ? string.Create(CultureInfo.InvariantCulture, $"{name} (n={n})") : name;
     }
 
+    private TaskScore First(string key) => Find(Baseline, key) ?? Candidates.Select(m => Find(m, key)).First(x => x is not null)!;
+
+    /// <summary>The column's item count (the original's, else the first model's); null when not recorded.</summary>
+    private int? Count(string key) => First(key).Count is > 0 and var n ? n : null;
+
     private static string Format(TaskScore s) => s.HigherIsBetter
-        ? (100 * s.Value).ToString("F1", CultureInfo.InvariantCulture)
-        : s.Value.ToString("F2", CultureInfo.InvariantCulture);
+        ? (100 * s.Value).ToString("F1", CultureInfo.InvariantCulture) + PlusMinus(100 * s.StdErr, "F1")
+        : s.Value.ToString("F2", CultureInfo.InvariantCulture) + PlusMinus(s.StdErr, "F2");
+
+    private static string PlusMinus(double? stdErr, string format) =>
+        stdErr is { } e ? " ± " + e.ToString(format, CultureInfo.InvariantCulture) : "";
 
     private static TaskScore? Find(ModelScores model, string key) => model.Scores.FirstOrDefault(s => s.Key == key);
 }

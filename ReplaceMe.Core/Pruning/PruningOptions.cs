@@ -67,7 +67,8 @@ public sealed record PruningOptions
     /// <summary>Free text naming the calibration data, recorded in the provenance file.</summary>
     public string CalibrationSource { get; init; } = "unspecified";
 
-    /// <summary>Checks the options against a model with <paramref name="blockCount"/> blocks and returns n.</summary>
+    /// <summary>Checks the options against a model with <paramref name="blockCount"/> blocks and returns n. Cheap: call it
+    /// right after loading the model, before generating or reading calibration text.</summary>
     /// <exception cref="ArgumentException">An option is out of range or options contradict each other (named).</exception>
     /// <exception cref="PruningException">The model has too few blocks for the request.</exception>
     public int ResolveBlocksPerCut(int blockCount)
@@ -94,6 +95,9 @@ public sealed record PruningOptions
             throw new PruningException($"{CutCount} cuts of {n} blocks remove {n * CutCount} blocks, but at most {blockCount - 1} of {blockCount} can go (block 0 always stays).");
         if (Selector is null) throw new ArgumentException("Selector must be set (the default is AngularDistanceSelector).");
         if (Estimator is null) throw new ArgumentException("Estimator must be set (the default is LeastSquaresEstimator).");
+        // A fixed cut is checked against the model here, before any calibration work.
+        if (Selector is FixedCutSelector fixedCuts)
+            foreach (var cut in fixedCuts.Cuts) cut.Validate(blockCount);
         if (!(HeldOutFraction >= 0 && HeldOutFraction < 1))
             throw new ArgumentException($"HeldOutFraction must be in [0, 1); got {HeldOutFraction}.");
         if (BatchSize < 1) throw new ArgumentException($"BatchSize must be ≥ 1; got {BatchSize}.");

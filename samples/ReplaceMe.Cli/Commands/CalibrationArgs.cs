@@ -40,6 +40,20 @@ internal sealed class CalibrationArgs
         });
     }
 
+    /// <summary>Checks the calibration options against the model's config; call it before <see cref="LoadAsync"/> so that a
+    /// bad value fails before any text is read or generated.</summary>
+    /// <exception cref="ArgumentException">Self-generated documents or an explicit --max-length exceed the model's context.</exception>
+    public void CheckAgainst(ParseResult parse, ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(config);
+        int context = config.MaxPositionEmbeddings;
+        if (parse.GetValue(SelfGenerated) is not null && parse.GetValue(GeneratedTokens) + 1 > context)
+            throw new ArgumentException($"--generated-tokens {parse.GetValue(GeneratedTokens)} does not fit the model's context of {context} tokens (with the BOS token): use at most {context - 1}.");
+        if (parse.GetResult(MaxLength) is { Implicit: false } && parse.GetValue(MaxLength) > context)
+            throw new ArgumentException($"--max-length {parse.GetValue(MaxLength)} exceeds the model's context of {context} tokens (max_position_embeddings).");
+    }
+
     /// <summary>Reads or generates the documents and tokenizes them. Returns the batches and a description of the source.</summary>
     public async Task<(IReadOnlyList<TokenBatch> Batches, string Source)> LoadAsync(
         ParseResult parse, DecoderModel model, ITextTokenizer tokenizer, CancellationToken ct)

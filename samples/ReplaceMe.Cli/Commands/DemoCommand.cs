@@ -22,10 +22,13 @@ internal static class DemoCommand
         var storyTokens = new Option<int?>("--story-tokens") { Description = "Most new tokens per generated story (default 160)" };
         var maxBlocks = new Option<int>("--max-blocks") { Description = "Prune 1..N blocks", DefaultValueFactory = _ => 2 };
         var seed = new Option<int>("--seed") { Description = "Seed of everything random", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "TorchSharp threads; 0 = LibTorch's default (one per core). Default 1: faster for this small model, especially on a shared machine", DefaultValueFactory = _ => 1 };
+        CliOptions.Require(threads, t => t >= 0, "--threads must be ≥ 0 (0 = LibTorch's default).");
+        CliOptions.Require(maxBlocks, n => n >= 1, "--max-blocks must be ≥ 1.");
         var overwrite = CliOptions.Overwrite();
         var command = new Command("demo", "Prune stories15M with least squares, cosine and identity, evaluate, and write models, report and plots.")
         {
-            outDir, source, quick, stories, heldOut, storyTokens, maxBlocks, seed, overwrite,
+            outDir, source, quick, stories, heldOut, storyTokens, maxBlocks, seed, threads, overwrite,
         };
         command.SetAction((parse, cancellationToken) => CliErrors.RunAsync(context, () =>
         {
@@ -35,11 +38,12 @@ internal static class DemoCommand
                 CacheDir: null,
                 MaxBlocks: parse.GetValue(maxBlocks),
                 Seed: parse.GetValue(seed),
-                Overwrite: parse.GetValue(overwrite));
+                Overwrite: parse.GetValue(overwrite),
+                Threads: parse.GetValue(threads) is > 0 and var t ? t : null);
             if (parse.GetValue(quick)) settings = settings.Quick();
             if (parse.GetValue(stories) is int s) settings = settings with { CalibrationStories = s };
             if (parse.GetValue(heldOut) is int h) settings = settings with { HeldOutStories = h };
-            if (parse.GetValue(storyTokens) is int t) settings = settings with { StoryTokens = t };
+            if (parse.GetValue(storyTokens) is int tokens) settings = settings with { StoryTokens = tokens };
             if (settings.CalibrationStories < 1 || settings.HeldOutStories < 1 || settings.StoryTokens < 8)
                 return Task.FromResult(CliErrors.Report(context, "--calibration-stories and --held-out-stories must be at least 1 and --story-tokens at least 8."));
             return Task.FromResult(Run(context, settings, cancellationToken));
@@ -71,7 +75,8 @@ internal static class DemoCommand
 
         var o = context.Out;
         o.WriteLine();
-        o.WriteLine($"stories15M from {outcome.ModelOrigin}; {settings.CalibrationStories} calibration stories, {settings.HeldOutStories} held out; {outcome.Seconds} s");
+        o.WriteLine($"replaceme {DemoReportWriter.Command(settings)}: stories15M from {outcome.ModelOrigin}; {settings.CalibrationStories} calibration stories, {settings.HeldOutStories} held out; seed {settings.Seed}");
+        o.WriteLine($"{outcome.Seconds} s on {outcome.Threads} torch thread(s); estimated at the start: {outcome.Estimate.Total.TotalSeconds:F0} s");
         o.WriteLine();
         o.WriteLine(outcome.Report.ToText());
         o.WriteLine(DemoReportWriter.RunsTable(outcome));

@@ -57,6 +57,10 @@ internal static class EvaluateCommand
     {
         var suite = BuildSuite(request);
         if (suite.IsEmpty) throw new ArgumentException("Nothing to evaluate: give --text FILE and/or --task NAME=FILE.");
+        // Both folders and their configs are checked before either model is evaluated, so a bad --model does not
+        // surface only after the baseline's evaluation.
+        if (request.Baseline is { } baselineDir) CheckModel(baselineDir, request, "--baseline");
+        CheckModel(request.Model, request, "--model");
 
         var (modelName, baselineName) = Names(request.Model, request.Baseline);
         ModelScores? original = request.Baseline is { } b ? EvaluateModel(context, b, baselineName, suite, request, cancellationToken) : null;
@@ -72,6 +76,17 @@ internal static class EvaluateCommand
             context.Out.WriteLine($"report written to {jsonPath}");
         }
         return 0;
+    }
+
+    private static void CheckModel(string dir, EvaluateRequest request, string option)
+    {
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{option}: model folder not found: {dir}");
+        string configPath = Path.Combine(dir, "config.json");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"{option}: {dir} has no config.json (not a Hugging Face model folder).", configPath);
+        var config = ModelConfigJson.Load(configPath);
+        if (request.MaxLength is int maxLength && maxLength > config.MaxPositionEmbeddings)
+            throw new ArgumentException($"--max-length {maxLength} exceeds the context of {option} {dir} ({config.MaxPositionEmbeddings} tokens, max_position_embeddings).");
+        _ = TokenizerLoader.Load(dir); // cheap, and a missing tokenizer is reported now
     }
 
     private static ModelScores EvaluateModel(CliContext context, string dir, string name, EvaluationSuite suite, EvaluateRequest request, CancellationToken cancellationToken)

@@ -29,12 +29,14 @@ internal static class ProfileCommand
             var (decoder, tokenizer) = CalibrationArgs.LoadModel(parse.GetValue(model)!);
             using (decoder)
             {
+                // Checked against the model's config before any calibration text is read or generated.
+                int L = decoder.BlockCount;
+                int? n = parse.GetValue(blocks);
+                if (n >= L) throw new ArgumentException($"--blocks {n} is too large: the model has {L} blocks, so n ≤ {L - 1}.");
+                calibration.CheckAgainst(parse, decoder.Config);
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
                 try
                 {
-                    int L = decoder.BlockCount;
-                    int? n = parse.GetValue(blocks);
-                    if (n >= L) throw new ArgumentException($"--blocks {n} is too large: the model has {L} blocks, so n ≤ {L - 1}.");
                     var m = parse.GetValue(metric) == "cosine" ? DistanceMetric.Cosine : DistanceMetric.Angular;
                     var tokens = parse.GetValue(allTokens) ? DistanceTokens.AllTokens : DistanceTokens.LastToken;
                     var profile = new DistanceProfiler().Measure(decoder, batches, n ?? L - 1, m, tokens, cancellationToken: ct);

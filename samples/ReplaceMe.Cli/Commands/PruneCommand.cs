@@ -21,6 +21,7 @@ internal static class PruneCommand
         var cuts = new Option<int>("--cuts") { Description = "Number of disjoint cuts of n blocks (the paper's num_A)", DefaultValueFactory = _ => 1 };
         var merge = new Option<bool>("--merge") { Description = "Fuse chosen cuts that touch into one cut with one transform" };
         var ridge = new Option<double>("--ridge") { Description = "Ridge α for lstsq", DefaultValueFactory = _ => 0.0 };
+        var underdetermined = new Option<bool>("--allow-underdetermined") { Description = "lstsq with fewer calibration tokens than the hidden size: fit with a small ridge (and a warning) instead of failing" };
         var output = new Option<string?>("--out", "-o") { Description = "Write the pruned Hugging Face folder here (with replaceme.json and README.md)" };
         var overwrite = CliOptions.Overwrite();
         var json = new Option<string?>("--json") { Description = "Also write the provenance (replaceme.json content) to FILE" };
@@ -29,7 +30,7 @@ internal static class PruneCommand
         CliOptions.Require(ridge, a => a >= 0 && double.IsFinite(a), "--ridge must be a finite number ≥ 0.");
         var command = new Command("prune", "Remove blocks with ReplaceMe: cuts are 0-based half-open [s, e); the linear map is folded into block s−1.")
         {
-            model, blocks, estimator, selector, start, cuts, merge, ridge, output, overwrite, json,
+            model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json,
         };
         calibration.AddTo(command);
         command.Validators.Add(result =>
@@ -38,7 +39,19 @@ internal static class PruneCommand
             if (isFixed && !hasStart) result.AddError("--selector fixed needs --start S.");
             if (!isFixed && hasStart) result.AddError("--start is only used with --selector fixed.");
             if (isFixed && result.GetResult(cuts) is not null && result.GetValue(cuts) != 1) result.AddError("--selector fixed removes one cut [S, S + n); leave --cuts at 1.");
-            if (result.GetResult(ridge) is not null && result.GetValue(estimator) != "lstsq") result.AddError("--ridge is only used with --estimator lstsq.");
+            string? chosen;
+            try
+            {
+                chosen = result.GetValue(estimator);
+            }
+            catch (InvalidOperationException)
+            {
+                return; // not one of the estimators: the parser reports that
+            }
+            // An estimator left at its default reads as null here: the default is lstsq.
+            bool lstsq = (chosen ?? "lstsq") == "lstsq";
+            if (result.GetResult(ridge) is not null && !lstsq) result.AddError("--ridge is only used with --estimator lstsq.");
+            if (result.GetValue(underdetermined) && !lstsq) result.AddError("--allow-underdetermined is only used with --estimator lstsq.");
         });
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
         {
@@ -48,21 +61,24 @@ internal static class PruneCommand
             var (decoder, tokenizer) = CalibrationArgs.LoadModel(parse.GetValue(model)!);
             using (decoder)
             {
+                var options = new PruningOptions
+                {
+                    BlocksPerCut = parse.GetValue(blocks),
+                    CutCount = parse.GetValue(cuts),
+                    MergeAdjacent = parse.GetValue(merge),
+                    Selector = Strategies.Selector(parse.GetValue(selector)!, parse.GetValue(start), parse.GetValue(blocks)),
+                    Estimator = Strategies.Estimator(parse.GetValue(estimator)!, parse.GetValue(ridge), parse.GetValue(underdetermined)),
+                    Seed = parse.GetValue(calibration.Seed),
+                    BatchSize = parse.GetValue(calibration.BatchSize),
+                    MaxLength = parse.GetValue(calibration.MaxLength),
+                };
+                // Everything the model's config can decide is checked now, before calibration text is read or generated.
+                _ = options.ResolveBlocksPerCut(decoder.BlockCount);
+                calibration.CheckAgainst(parse, decoder.Config);
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
+                options = options with { CalibrationSource = source };
                 try
                 {
-                    var options = new PruningOptions
-                    {
-                        BlocksPerCut = parse.GetValue(blocks),
-                        CutCount = parse.GetValue(cuts),
-                        MergeAdjacent = parse.GetValue(merge),
-                        Selector = Strategies.Selector(parse.GetValue(selector)!, parse.GetValue(start), parse.GetValue(blocks)),
-                        Estimator = Strategies.Estimator(parse.GetValue(estimator)!, parse.GetValue(ridge)),
-                        Seed = parse.GetValue(calibration.Seed),
-                        BatchSize = parse.GetValue(calibration.BatchSize),
-                        MaxLength = parse.GetValue(calibration.MaxLength),
-                        CalibrationSource = source,
-                    };
                     using var result = new ReplaceMePruner().Prune(decoder, batches, options, cancellationToken: ct);
                     Print(context.Out, result);
                     if (parse.GetValue(json) is string path)

@@ -12,6 +12,7 @@ using ReplaceMe.Core.Llama2c;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 using ReplaceMe.Core.Tokenizers;
+using TorchSharp;
 
 namespace ReplaceMe.Cli.Demo;
 
@@ -27,6 +28,21 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
 
     public DemoOutcome Run(CancellationToken cancellationToken)
     {
+        // TorchSharp's thread count is process-wide: set it for the run and put it back afterwards (tests run in-process).
+        int previousThreads = torch.get_num_threads();
+        if (settings.Threads is int threads) torch.set_num_threads(threads);
+        try
+        {
+            return RunCore(cancellationToken);
+        }
+        finally
+        {
+            if (settings.Threads is not null) torch.set_num_threads(previousThreads);
+        }
+    }
+
+    private DemoOutcome RunCore(CancellationToken cancellationToken)
+    {
         var clock = Stopwatch.StartNew();
         using var output = OutputFolder.Create(settings.OutputDir, settings.Overwrite);
         string root = output.Path, models = Path.Combine(root, "models"), plots = Path.Combine(root, "plots");
@@ -40,13 +56,17 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
         var tokenizer = TokenizerLoader.Load(originalDir);
         using var original = DecoderModel.FromPretrained(originalDir, logger: logger);
         int blockCount = original.BlockCount;
-        if (settings.MaxBlocks < 1 || settings.MaxBlocks >= blockCount - 1)
-            throw new ArgumentException($"--max-blocks must be in 1..{blockCount - 2} for a {blockCount}-block model; got {settings.MaxBlocks}.");
+        CheckAgainst(settings, original.Config);
+
+        // An estimate before the long stages, from two short probes of this machine as loaded now.
+        var estimate = DemoEstimate.Measure(original, tokenizer, settings);
+        ui.Note(estimate.Describe(torch.get_num_threads()));
 
         // 2. Seeded self-generated stories: calibration and, with another seed, held-out evaluation text.
         var storyOptions = new SelfGeneratedOptions { MaxNewTokens = settings.StoryTokens, Seed = settings.Seed };
         var calibration = ui.Run($"Generating {settings.CalibrationStories} calibration stories", p =>
             SelfGeneratedText.GenerateTokens(original, tokenizer, settings.CalibrationStories, storyOptions, p, cancellationToken));
+        ui.Note(estimate.Revise(ui.LastStage).Describe());
         var heldOut = ui.Run($"Generating {settings.HeldOutStories} held-out stories", p =>
             SelfGeneratedText.Generate(original, tokenizer, settings.HeldOutStories, storyOptions with { Seed = settings.Seed + 7919 }, p, cancellationToken));
         var suite = new EvaluationSuite(
@@ -83,7 +103,9 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
                     result.Save(modelDir, cancellationToken: cancellationToken);
                     var scores = ui.Run($"Evaluating {label}", p => new ModelEvaluator(model, tokenizer, evaluation, logger).Evaluate(label, suite, p, cancellationToken));
                     samples[label] = Samples(model, tokenizer);
-                    runs.Add(new DemoRun(label, n, name, result.Cuts, result.Outcomes.Select(o => o.Report).ToList(), scores, result.Profile, result.Timings.Values.Aggregate(TimeSpan.Zero, (a, b) => a + b)));
+                    // Timings["total"] is the whole prune; the other entries are its stages (summing all would count it twice).
+                    runs.Add(new DemoRun(label, n, name, result.Cuts, result.Outcomes.Select(o => o.Report).ToList(), scores, result.Profile,
+                        result.Timings["total"], result.Timings.Where(kv => kv.Key != "total").ToDictionary(kv => kv.Key, kv => kv.Value)));
                 }
             }
         }
@@ -95,10 +117,20 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
         // 4. Report and pictures.
         var report = RetentionReport.Create(baseline, runs.Select(r => r.Scores).ToList());
         var pictures = ui.Run("Drawing plots", _ => DrawPlots(plots, runs, baseline));
-        var outcome = new DemoOutcome(settings.OutputDir, report, runs, samples, pictures, files.Origin, clock.Elapsed);
+        var outcome = new DemoOutcome(settings.OutputDir, report, runs, samples, pictures, files.Origin, clock.Elapsed, estimate, torch.get_num_threads());
         DemoReportWriter.Write(root, outcome, settings);
         output.Commit();
         return outcome;
+    }
+
+    /// <summary>Every setting the model's config can decide, checked right after loading it (before any generation).</summary>
+    internal static void CheckAgainst(DemoSettings settings, ModelConfig config)
+    {
+        int blockCount = config.NumHiddenLayers, context = config.MaxPositionEmbeddings;
+        if (settings.MaxBlocks < 1 || settings.MaxBlocks >= blockCount - 1)
+            throw new ArgumentException($"--max-blocks must be in 1..{blockCount - 2} for a {blockCount}-block model; got {settings.MaxBlocks}.");
+        if (settings.StoryTokens + 1 > context)
+            throw new ArgumentException($"--story-tokens {settings.StoryTokens} does not fit the model's context of {context} tokens (with the BOS token): use at most {context - 1}.");
     }
 
     private static IReadOnlyList<string> Samples(DecoderModel model, ITextTokenizer tokenizer) =>
@@ -118,25 +150,35 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
             files.Add(PlotWriter.LossCurve(run.Reports.First(x => x.LossCurve is { Count: > 0 }).LossCurve!, Path.Combine(dir, $"loss-{run.Label}.png"),
                 $"Cosine estimator loss, {run.Label} (cut {string.Join(", ", run.Cuts)})"));
 
+        // One dot plot per metric: model rows, 95 % intervals, counts, a log axis for perplexities.
         var models = new[] { baseline }.Concat(runs.Select(r => r.Scores)).ToList();
-        foreach (var key in baseline.Scores.Select(s => s.Key))
+        foreach (var first in baseline.Scores)
         {
-            var values = models.Select(m => m.Scores.First(s => s.Key == key).Value).ToList();
-            var series = models.Select((m, i) => new KeyValuePair<string, IReadOnlyList<double>>(m.Model, [values[i]])).ToList();
-            string safe = string.Concat(key.Select(ch => char.IsLetterOrDigit(ch) ? ch : '-'));
-            files.Add(PlotWriter.RetentionBars([key], series, Path.Combine(dir, $"retention-{safe}.png"), key));
+            var points = models.Select(m => m.Scores.First(s => s.Key == first.Key)).Select((s, i) => new ScorePoint(models[i].Model, s.Value, s.StdErr, s.Count)).ToList();
+            string safe = string.Concat(first.Key.Select(ch => char.IsLetterOrDigit(ch) ? ch : '-'));
+            files.Add(PlotWriter.ScoreDots(first.Key, points, logScale: !first.HigherIsBetter, Path.Combine(dir, $"retention-{safe}.png"), percent: first.HigherIsBetter));
         }
         return files.Select(f => Path.GetRelativePath(Path.GetDirectoryName(dir)!, f)).ToList();
     }
 }
 
 /// <summary>One pruned variant of the demo.</summary>
+/// <param name="Label">Model label, e.g. lstsq-1.</param>
+/// <param name="Blocks">Blocks removed.</param>
+/// <param name="Estimator">Estimator name.</param>
+/// <param name="Cuts">The cuts (original indices).</param>
+/// <param name="Reports">Estimator report per cut.</param>
+/// <param name="Scores">Evaluation scores.</param>
+/// <param name="Profile">The distance profile.</param>
+/// <param name="PruneTime">Wall time of the whole prune (the pipeline's "total").</param>
+/// <param name="Stages">The prune's stages (profile, select, estimate, surgery), which add up to about <paramref name="PruneTime"/>.</param>
 internal sealed record DemoRun(string Label, int Blocks, string Estimator, IReadOnlyList<BlockCut> Cuts, IReadOnlyList<EstimatorReport> Reports,
-    ModelScores Scores, Core.Selection.DistanceProfile Profile, TimeSpan PruneTime);
+    ModelScores Scores, Core.Selection.DistanceProfile Profile, TimeSpan PruneTime, IReadOnlyDictionary<string, TimeSpan> Stages);
 
 /// <summary>Everything the demo produced.</summary>
 internal sealed record DemoOutcome(string OutputDir, RetentionReport Report, IReadOnlyList<DemoRun> Runs,
-    IReadOnlyDictionary<string, IReadOnlyList<string>> Samples, IReadOnlyList<string> Plots, string ModelOrigin, TimeSpan Elapsed)
+    IReadOnlyDictionary<string, IReadOnlyList<string>> Samples, IReadOnlyList<string> Plots, string ModelOrigin, TimeSpan Elapsed,
+    DemoEstimate Estimate, int Threads)
 {
     public string Seconds => Elapsed.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture);
 }

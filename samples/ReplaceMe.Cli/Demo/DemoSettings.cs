@@ -10,6 +10,12 @@ namespace ReplaceMe.Cli.Demo;
 /// <param name="MaxBlocks">Prune 1..MaxBlocks blocks.</param>
 /// <param name="Seed">Seed of everything random.</param>
 /// <param name="Overwrite">Replace an existing output folder.</param>
+/// <param name="Threads">
+/// TorchSharp intra-op threads for the run (restored afterwards); null keeps LibTorch's default (one per core). The
+/// default is 1: stories15M's matrices (d = 288) are too small for LibTorch's threads to pay off, and on a shared
+/// machine its spinning worker threads compete with other processes. On the project's 2-core machines one thread was
+/// faster for every stage (docs/results.md, "Run time"). The numbers do not depend on it (same report either way).
+/// </param>
 public sealed record DemoSettings(
     string OutputDir,
     string? ModelSource,
@@ -19,7 +25,8 @@ public sealed record DemoSettings(
     int StoryTokens = 160,
     int MaxBlocks = 2,
     int Seed = 1,
-    bool Overwrite = false)
+    bool Overwrite = false,
+    int? Threads = 1)
 {
     /// <summary>The smaller setting CI uses (same stages, fewer and shorter stories).</summary>
     public DemoSettings Quick() => this with { CalibrationStories = 64, HeldOutStories = 24, StoryTokens = 128 };

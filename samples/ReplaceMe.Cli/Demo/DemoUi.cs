@@ -11,16 +11,27 @@ internal interface IDemoUi
 {
     /// <summary>Runs one stage, giving it a progress sink, and reports its duration.</summary>
     T Run<T>(string title, Func<IProgress<PruningProgress>, T> work);
+
+    /// <summary>Shows one line of information (e.g. the run-time estimate).</summary>
+    void Note(string line);
+
+    /// <summary>Wall time of the last finished stage.</summary>
+    TimeSpan LastStage { get; }
 }
 
 /// <summary>Plain lines: "[stage] title … done in 3.2 s". Used when output is redirected (CI, tests).</summary>
 internal sealed class PlainDemoUi(TextWriter output) : IDemoUi
 {
+    public void Note(string line) => output.WriteLine(line);
+
+    public TimeSpan LastStage { get; private set; }
+
     public T Run<T>(string title, Func<IProgress<PruningProgress>, T> work)
     {
         output.WriteLine($"» {title} …");
         var clock = Stopwatch.StartNew();
         var result = work(new Progress<PruningProgress>(_ => { }));
+        LastStage = clock.Elapsed;
         output.WriteLine($"  done in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
         return result;
     }
@@ -29,6 +40,16 @@ internal sealed class PlainDemoUi(TextWriter output) : IDemoUi
 /// <summary>Spectre.Console progress bars, one per stage, fed by the library's <see cref="PruningProgress"/> records.</summary>
 internal sealed class SpectreDemoUi(ProgressContext context) : IDemoUi
 {
+    public TimeSpan LastStage { get; private set; }
+
+    public void Note(string line)
+    {
+        // A finished row in the progress display, so the line stays visible above the stages that follow.
+        var task = context.AddTask(Markup.Escape(line), maxValue: 1.0);
+        task.Value = 1.0;
+        task.StopTask();
+    }
+
     public T Run<T>(string title, Func<IProgress<PruningProgress>, T> work)
     {
         var task = context.AddTask(Markup.Escape(title), maxValue: 1.0);
@@ -42,7 +63,9 @@ internal sealed class SpectreDemoUi(ProgressContext context) : IDemoUi
                 task.Value = Math.Clamp(f, 0, 1);
             }
         });
+        var clock = Stopwatch.StartNew();
         var result = work(sink);
+        LastStage = clock.Elapsed;
         task.IsIndeterminate = false;
         task.Value = 1.0;
         task.StopTask();

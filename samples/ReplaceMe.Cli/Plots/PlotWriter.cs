@@ -115,9 +115,96 @@ public static class PlotWriter
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
         plot.Axes.Left.Label.Text = yLabel;
         plot.Axes.Margins(bottom: 0);
-        plot.ShowLegend();
+        plot.ShowLegend(Edge.Right); // outside the data area, so it cannot cover a bar
         plot.Title("Original vs pruned");
         return Save(plot, pngPath);
+    }
+
+    /// <summary>
+    /// One metric across models as a dot plot: one row per model (original on top), a dot at the score and a line over
+    /// its 95 % interval (± 1.96 standard errors), the value and item count written beside it, and a dashed line at the
+    /// original's score. Perplexities use a log axis (and an interval on the log scale), so one very bad model does not
+    /// flatten the others. Model names
+    /// label the rows; there is no legend to cover the data.
+    /// </summary>
+    /// <param name="metric">Axis title, e.g. "held-out stories ppl".</param>
+    /// <param name="points">Per model (first = original): name, value, standard error (null = none), item count.</param>
+    /// <param name="logScale">Plot log10 of the values (for perplexities); values must then be positive.</param>
+    /// <param name="pngPath">Output PNG path.</param>
+    /// <param name="percent">Show values (accuracies in [0, 1]) as percentages.</param>
+    public static string ScoreDots(string metric, IReadOnlyList<ScorePoint> points, bool logScale, string pngPath, bool percent = false)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        if (points.Count == 0) throw new ArgumentException("A dot plot needs at least one model.", nameof(points));
+        if (logScale && points.Any(p => !(p.Value > 0)))
+            throw new ArgumentException("A log axis needs positive values.", nameof(points));
+        double scale = percent ? 100 : 1;
+        double X(double v) => logScale ? Math.Log10(Math.Max(v, 1e-12)) : v;
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
+        int rows = points.Count;
+        for (int i = 0; i < rows; i++)
+        {
+            var p = points[i];
+            double y = rows - 1 - i, v = p.Value * scale, half = 1.96 * (p.StdErr ?? 0) * scale;
+            // On the log axis the interval is taken on log(value), whose standard error is SE / value (delta method):
+            // exp(log v ± 1.96 SE/v), asymmetric and always positive, as intervals for perplexities should be.
+            double left = logScale ? Math.Log10(v) - half / v / Math.Log(10) : v - half;
+            double right = logScale ? Math.Log10(v) + half / v / Math.Log(10) : v + half;
+            if (percent) (left, right) = (Math.Max(left, 0), Math.Min(right, 100)); // an accuracy interval stays in [0, 100] %
+            var color = palette.GetColor(i);
+            if (half > 0)
+            {
+                var whisker = plot.Add.Line(left, y, right, y);
+                whisker.LineColor = color;
+                whisker.LineWidth = 2;
+                foreach (var end in new[] { left, right })
+                {
+                    var cap = plot.Add.Line(end, y - 0.12, end, y + 0.12);
+                    cap.LineColor = color;
+                    cap.LineWidth = 2;
+                }
+            }
+            plot.Add.Marker(X(v), y, MarkerShape.FilledCircle, 10, color);
+            string fmt = percent ? "F1" : "F2";
+            string label = v.ToString(fmt, System.Globalization.CultureInfo.InvariantCulture)
+                + (p.StdErr is { } se ? " ± " + (se * scale).ToString(fmt, System.Globalization.CultureInfo.InvariantCulture) : "")
+                + (p.Count > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  (n={p.Count})") : "");
+            var text = plot.Add.Text(label, X(v), y + 0.18);
+            text.LabelFontSize = 13;
+            text.LabelAlignment = Alignment.LowerCenter;
+            lo = Math.Min(lo, left);
+            hi = Math.Max(hi, right);
+        }
+        var reference = plot.Add.VerticalLine(X(points[0].Value * scale));
+        reference.LineColor = Colors.Gray;
+        reference.LinePattern = LinePattern.Dashed;
+
+        double pad = Math.Max((hi - lo) * 0.12, logScale ? 0.05 : 1);
+        plot.Axes.SetLimitsX(percent ? Math.Max(lo - pad, 0) : lo - pad, percent ? Math.Min(hi + pad, 100) : hi + pad);
+        plot.Axes.SetLimitsY(-0.7, rows - 0.3);
+        var yTicks = new ScottPlot.TickGenerators.NumericManual();
+        for (int i = 0; i < rows; i++) yTicks.AddMajor(rows - 1 - i, points[i].Model);
+        plot.Axes.Left.TickGenerator = yTicks;
+        if (logScale) plot.Axes.Bottom.TickGenerator = LogTicks(lo - pad, hi + pad);
+        plot.Axes.Bottom.Label.Text = metric + (logScale ? " (log scale)" : percent ? " (%)" : "");
+        plot.Title($"{metric}: dot = score, bar = 95 % interval (± 1.96 SE); dashed = original");
+        return Save(plot, pngPath);
+    }
+
+    /// <summary>Ticks at 1, 2, 5 × 10^k between two log10 positions, labelled with the value.</summary>
+    private static ScottPlot.TickGenerators.NumericManual LogTicks(double log10Min, double log10Max)
+    {
+        var gen = new ScottPlot.TickGenerators.NumericManual();
+        for (int k = (int)Math.Floor(log10Min); k <= (int)Math.Ceiling(log10Max); k++)
+            foreach (var m in new[] { 1.0, 2.0, 5.0 })
+            {
+                double v = m * Math.Pow(10, k), x = Math.Log10(v);
+                if (x >= log10Min && x <= log10Max)
+                    gen.AddMajor(x, v.ToString(v >= 1 ? "#,0" : "0.###", System.Globalization.CultureInfo.InvariantCulture));
+            }
+        return gen;
     }
 
     private static ScottPlot.TickGenerators.NumericManual IntegerTicks(int first, int last)
@@ -137,3 +224,10 @@ public static class PlotWriter
         return pngPath;
     }
 }
+
+/// <summary>One model's score for <see cref="PlotWriter.ScoreDots"/>.</summary>
+/// <param name="Model">Row label.</param>
+/// <param name="Value">The score.</param>
+/// <param name="StdErr">Its standard error, or null.</param>
+/// <param name="Count">Items (or documents) behind it; 0 = unknown.</param>
+public sealed record ScorePoint(string Model, double Value, double? StdErr, int Count);
