@@ -61,6 +61,19 @@ internal static class CliRun
 public class CliVerbTests(CliImportFixture fixture) : IClassFixture<CliImportFixture>
 {
     [Fact]
+    public void A_tokenizer_larger_than_the_models_vocabulary_is_one_error_at_load()
+    {
+        // A tiny random model (vocab_size 50) beside stories15M's 32 000-piece tokenizer.
+        using var dir = TestPaths.NewTempDir();
+        var config = ReplaceMe.Core.Tests.Modeling.TinyModels.Llama(layers: 2);
+        using (var model = ReplaceMe.Core.Modeling.DecoderModel.Create(config, seed: 1)) model.SavePretrained(dir.Combine("tiny"));
+        File.Copy(Path.Combine(fixture.ModelDir, "tokenizer.model"), dir.Combine("tiny", "tokenizer.model"));
+        File.Copy(Path.Combine(fixture.ModelDir, "tokenizer_config.json"), dir.Combine("tiny", "tokenizer_config.json"));
+        var r = CliRun.Run("generate", "--model", dir.Combine("tiny"), "--prompt", "Once upon a time");
+        CliRun.AssertOneLineError(r, "has 32000 tokens but config.json says vocab_size 50");
+    }
+
+    [Fact]
     public void Import_writes_the_folder_and_refuses_to_overwrite_without_the_flag()
     {
         Assert.Equal(0, fixture.Import.ExitCode);

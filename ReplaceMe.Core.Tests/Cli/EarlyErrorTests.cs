@@ -9,7 +9,7 @@ namespace ReplaceMe.Core.Tests.Cli;
 /// file that does not exist (reading it first would report the file instead), generation far longer than the
 /// time limit (the run would be cancelled, exit 130), or a progress line printed before the error.
 /// </summary>
-public class EarlyErrorTests(Stories15MImport import) : IClassFixture<Stories15MImport>
+public class EarlyErrorTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
     private const string MissingCalibration = "/nonexistent/calibration.txt";
@@ -23,7 +23,7 @@ public class EarlyErrorTests(Stories15MImport import) : IClassFixture<Stories15M
     [InlineData("profile", "--blocks 6 is too large", "--blocks", "6")]
     public void Options_checked_against_the_config_fail_before_the_calibration_file_is_read(string verb, string fragment, params string[] rest)
     {
-        var r = CliRun.Run([verb, "--model", import.ModelDir, "--calibration", MissingCalibration, .. rest]);
+        var r = CliRun.Run([verb, "--model", Stories15MTestModel.Shared.ModelDir, "--calibration", MissingCalibration, .. rest]);
         CliRun.AssertOneLineError(r, fragment);
         Assert.DoesNotContain("calibration.txt", r.Error, StringComparison.Ordinal);
     }
@@ -35,7 +35,7 @@ public class EarlyErrorTests(Stories15MImport import) : IClassFixture<Stories15M
     public void Options_checked_against_the_config_fail_before_calibration_text_is_generated(string verb, string fragment, params string[] rest)
     {
         // 100 000 stories would take hours: an error after generation would come as a cancellation (exit 130).
-        var r = CliRun.RunWithin(Limit, [verb, "--model", import.ModelDir, "--self-generated", "100000", .. rest]);
+        var r = CliRun.RunWithin(Limit, [verb, "--model", Stories15MTestModel.Shared.ModelDir, "--self-generated", "100000", .. rest]);
         CliRun.AssertOneLineError(r, fragment);
         Assert.Equal(1, r.ExitCode);
     }
@@ -46,7 +46,7 @@ public class EarlyErrorTests(Stories15MImport import) : IClassFixture<Stories15M
     public void The_demo_checks_its_setting_against_the_model_before_generating_stories(string _, string fragment, params string[] rest)
     {
         using var dir = TestPaths.NewTempDir();
-        var r = CliRun.RunWithin(Limit, ["demo", "--model-source", TestPaths.Stories15MDir, "--out", dir.Combine("demo"), "--calibration-stories", "100000", .. rest]);
+        var r = CliRun.RunWithin(Limit, ["demo", "--model-source", Stories15MTestModel.FilesDir, "--out", dir.Combine("demo"), "--calibration-stories", "100000", .. rest]);
         Assert.Equal(1, r.ExitCode);
         Assert.StartsWith("error: ", r.Error, StringComparison.Ordinal);
         Assert.Contains(fragment, r.Error, StringComparison.Ordinal);
@@ -61,8 +61,8 @@ public class EarlyErrorTests(Stories15MImport import) : IClassFixture<Stories15M
         var text = dir.Combine("stories.txt");
         File.WriteAllText(text, "Once upon a time there was a cat.\n\nThe dog ran to the park and played all day.\n");
         // The baseline's evaluation would print "evaluating …" on stderr before the missing model was noticed.
-        CliRun.AssertOneLineError(CliRun.Run("evaluate", "--baseline", import.ModelDir, "--model", dir.Combine("missing"), "--text", text), "missing");
-        CliRun.AssertOneLineError(CliRun.Run("evaluate", "--baseline", import.ModelDir, "--model", import.ModelDir, "--text", text, "--max-length", "4096"),
+        CliRun.AssertOneLineError(CliRun.Run("evaluate", "--baseline", Stories15MTestModel.Shared.ModelDir, "--model", dir.Combine("missing"), "--text", text), "missing");
+        CliRun.AssertOneLineError(CliRun.Run("evaluate", "--baseline", Stories15MTestModel.Shared.ModelDir, "--model", Stories15MTestModel.Shared.ModelDir, "--text", text, "--max-length", "4096"),
             "--max-length 4096 exceeds the context");
     }
 
@@ -71,7 +71,7 @@ public class EarlyErrorTests(Stories15MImport import) : IClassFixture<Stories15M
     {
         using var dir = TestPaths.NewTempDir();
         // 2 documents of at most 9 tokens: far fewer tokens than the hidden size 288.
-        string[] args = ["prune", "--model", import.ModelDir, "--self-generated", "2", "--generated-tokens", "8", "--blocks", "1", "--seed", "1"];
+        string[] args = ["prune", "--model", Stories15MTestModel.Shared.ModelDir, "--self-generated", "2", "--generated-tokens", "8", "--blocks", "1", "--seed", "1"];
         var refused = CliRun.Run(args);
         CliRun.AssertOneLineError(refused, "--allow-underdetermined");
 
@@ -80,7 +80,7 @@ public class EarlyErrorTests(Stories15MImport import) : IClassFixture<Stories15M
         Assert.True(allowed.ExitCode == 0, allowed.Error);
         Assert.Contains("blocks 6 -> 5", allowed.Out, StringComparison.Ordinal);
         var provenance = JsonNode.Parse(File.ReadAllText(json))!;
-        Assert.True((bool)provenance["options"]!["allow_underdetermined"]!);
+        Assert.True((bool)provenance["estimator"]!["settings"]!["allow_underdetermined"]!);
         Assert.Contains(provenance["removed"]![0]!["estimator_report"]!["notes"]!.AsArray(), n => ((string)n!).Contains("underdetermined", StringComparison.Ordinal));
 
         CliRun.AssertOneLineError(CliRun.Run([.. args, "--allow-underdetermined", "--estimator", "cosine"]), "--allow-underdetermined is only used with --estimator lstsq");

@@ -1,6 +1,6 @@
-using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -77,11 +77,4 @@ internal sealed class CalibrationArgs
         return (CalibrationBatches.Tokenize(docs, tokenizer, batchSize, maxLength),
             $"{Path.GetFileName(path)}: {docs.Count} documents ({(selection.Count is null ? "all" : selection.Random ? $"random {selection.Count}, seed {seed}" : $"first {selection.Count}")})");
     }
-
-    public static (DecoderModel Model, ITextTokenizer Tokenizer) LoadModel(string dir)
-    {
-        // FromPretrained remembers the source folder, so a saved pruned model gets its tokenizer files copied.
-        var tokenizer = TokenizerLoader.Load(dir);
-        return (DecoderModel.FromPretrained(dir), tokenizer);
-    }
 }

@@ -91,8 +91,8 @@ internal static class EvaluateCommand
 
     private static ModelScores EvaluateModel(CliContext context, string dir, string name, EvaluationSuite suite, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var tokenizer = TokenizerLoader.Load(dir);
-        using var model = DecoderModel.FromPretrained(dir);
+        var (model, tokenizer) = CliModels.Load(dir);
+        using var owned = model;
         var options = new EvaluationOptions
         {
             BatchSize = request.BatchSize,

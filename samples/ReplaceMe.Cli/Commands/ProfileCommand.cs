@@ -26,7 +26,7 @@ internal static class ProfileCommand
         calibration.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
         {
-            var (decoder, tokenizer) = CalibrationArgs.LoadModel(parse.GetValue(model)!);
+            var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {
                 // Checked against the model's config before any calibration text is read or generated.

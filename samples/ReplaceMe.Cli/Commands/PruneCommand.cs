@@ -58,7 +58,7 @@ internal static class PruneCommand
             var outDir = parse.GetValue(output);
             if (outDir is not null && Directory.Exists(outDir) && !parse.GetValue(overwrite))
                 throw new IOException($"Output folder '{outDir}' already exists; pass --overwrite to replace it.");
-            var (decoder, tokenizer) = CalibrationArgs.LoadModel(parse.GetValue(model)!);
+            var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {
                 var options = new PruningOptions

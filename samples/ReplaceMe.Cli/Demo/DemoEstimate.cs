@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Tokenizers;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Cli.Demo;
