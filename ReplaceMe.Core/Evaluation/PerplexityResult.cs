@@ -11,6 +11,29 @@ namespace ReplaceMe.Core.Evaluation;
 public sealed record PerplexityResult(
     string Corpus, double Perplexity, double MeanNll, long TokensEvaluated, int DocumentsEvaluated, int DocumentsSkipped, int Windows)
 {
+    /// <summary>Name of the corpus.</summary>
+    public string Corpus { get; } = Corpus;
+
+    /// <summary>exp of <see cref="MeanNll"/>.</summary>
+    public double Perplexity { get; } = Perplexity;
+
+    /// <summary>Token-weighted mean negative log-likelihood (nats per token).</summary>
+    public double MeanNll { get; } = MeanNll;
+
+    /// <summary>Number of tokens whose log-probability was scored.</summary>
+    public long TokensEvaluated { get; } = TokensEvaluated;
+
+    /// <summary>Documents that contributed at least one scored token.</summary>
+    public int DocumentsEvaluated { get; } = DocumentsEvaluated;
+
+    /// <summary>Documents with fewer than two tokens (nothing to predict), or blank.</summary>
+    public int DocumentsSkipped { get; } = DocumentsSkipped;
+
+    /// <summary>Number of model windows run.</summary>
+    public int Windows { get; } = Windows;
+
+
+
     /// <summary>Standard error of <see cref="MeanNll"/> with documents as the sampling units (cluster-robust ratio
     /// estimator); null when fewer than two sequences were scored (e.g. one concatenated stream).</summary>
     public double? MeanNllStdErr { get; init; }
