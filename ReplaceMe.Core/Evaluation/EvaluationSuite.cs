@@ -30,6 +30,30 @@ public sealed record TaskScore(string Task, string Metric, double Value, bool Hi
 {
     /// <summary>"task metric", the report's column key.</summary>
     public string Key => Task + " " + Metric;
+
+    /// <summary>
+    /// Two-sided confidence interval for <see cref="Value"/> from <see cref="StdErr"/>, or null without a standard
+    /// error. The quantile is Student's t with <see cref="Count"/> − 1 degrees of freedom (the normal one from 1000
+    /// items on, or when the count is unknown), from MathNet.Numerics. Perplexities (metric "ppl") get the interval on
+    /// the log scale, <c>exp(log v ± q·SE/v)</c>, which stays positive and is asymmetric as it should be.
+    /// </summary>
+    /// <param name="level">Coverage, in (0, 1); 0.95 by default.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="level"/> is not in (0, 1).</exception>
+    public (double Lower, double Upper)? ConfidenceInterval(double level = 0.95)
+    {
+        if (!(level > 0 && level < 1)) throw new ArgumentOutOfRangeException(nameof(level), level, "The coverage level must be in (0, 1).");
+        if (StdErr is not double se || !double.IsFinite(se) || !double.IsFinite(Value)) return null;
+        double p = 1 - (1 - level) / 2;
+        double q = Count is >= 2 and < 1000
+            ? MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, Count - 1, p)
+            : MathNet.Numerics.Distributions.Normal.InvCDF(0, 1, p);
+        if (Metric == "ppl" && Value > 0)
+        {
+            double half = q * se / Value;
+            return (Value * Math.Exp(-half), Value * Math.Exp(half));
+        }
+        return (Value - q * se, Value + q * se);
+    }
 }
 
 /// <summary>All report rows of one model.</summary>

@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Evaluation;
 using ReplaceMe.Core.Selection;
 using ScottPlot;
 
@@ -122,7 +123,7 @@ public static class PlotWriter
 
     /// <summary>
     /// One metric across models as a dot plot: one row per model (original on top), a dot at the score and a line over
-    /// its 95 % interval (± 1.96 standard errors), the value and item count written beside it, and a dashed line at the
+    /// its 95 % interval (<see cref="TaskScore.ConfidenceInterval"/>: Student's t on n − 1 degrees of freedom), the value and item count written beside it, and a dashed line at the
     /// original's score. Perplexities use a log axis (and an interval on the log scale), so one very bad model does not
     /// flatten the others. Model names
     /// label the rows; there is no legend to cover the data.
@@ -147,14 +148,16 @@ public static class PlotWriter
         for (int i = 0; i < rows; i++)
         {
             var p = points[i];
-            double y = rows - 1 - i, v = p.Value * scale, half = 1.96 * (p.StdErr ?? 0) * scale;
-            // On the log axis the interval is taken on log(value), whose standard error is SE / value (delta method):
-            // exp(log v ± 1.96 SE/v), asymmetric and always positive, as intervals for perplexities should be.
-            double left = logScale ? Math.Log10(v) - half / v / Math.Log(10) : v - half;
-            double right = logScale ? Math.Log10(v) + half / v / Math.Log(10) : v + half;
+            double y = rows - 1 - i, v = p.Value * scale;
+            // The library's 95 % interval (Student's t with n − 1 degrees of freedom; for perplexities on the log scale,
+            // exp(log v ± q·SE/v), asymmetric and always positive, as intervals for perplexities should be).
+            var interval = new TaskScore("", logScale ? "ppl" : "score", p.Value, !logScale, p.StdErr, p.Count).ConfidenceInterval();
+            bool hasInterval = interval is not null && p.StdErr > 0;
+            double left = interval is { } ci ? X(ci.Lower * scale) : X(v);
+            double right = interval is { } cj ? X(cj.Upper * scale) : X(v);
             if (percent) (left, right) = (Math.Max(left, 0), Math.Min(right, 100)); // an accuracy interval stays in [0, 100] %
             var color = palette.GetColor(i);
-            if (half > 0)
+            if (hasInterval)
             {
                 var whisker = plot.Add.Line(left, y, right, y);
                 whisker.LineColor = color;
@@ -189,7 +192,7 @@ public static class PlotWriter
         plot.Axes.Left.TickGenerator = yTicks;
         if (logScale) plot.Axes.Bottom.TickGenerator = LogTicks(lo - pad, hi + pad);
         plot.Axes.Bottom.Label.Text = metric + (logScale ? " (log scale)" : percent ? " (%)" : "");
-        plot.Title($"{metric}: dot = score, bar = 95 % interval (± 1.96 SE); dashed = original");
+        plot.Title($"{metric}: dot = score, bar = 95 % interval (t, n − 1 df); dashed = original");
         return Save(plot, pngPath);
     }
 
