@@ -55,7 +55,7 @@ internal sealed class CalibrationArgs
     }
 
     /// <summary>Reads or generates the documents and tokenizes them. Returns the batches and a description of the source.</summary>
-    public async Task<(IReadOnlyList<TokenBatch> Batches, string Source)> LoadAsync(
+    public async Task<(TokenBatchList Batches, string Source)> LoadAsync(
         ParseResult parse, DecoderModel model, ITextTokenizer tokenizer, CancellationToken ct)
     {
         int batchSize = parse.GetValue(BatchSize), maxLength = parse.GetValue(MaxLength), seed = parse.GetValue(Seed);

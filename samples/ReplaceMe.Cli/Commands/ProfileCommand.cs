@@ -35,24 +35,18 @@ internal static class ProfileCommand
                 if (n >= L) throw new ArgumentException($"--blocks {n} is too large: the model has {L} blocks, so n ≤ {L - 1}.");
                 calibration.CheckAgainst(parse, decoder.Config);
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
-                try
+                using var ownedBatches = batches;
+                var m = parse.GetValue(metric) == "cosine" ? DistanceMetric.Cosine : DistanceMetric.Angular;
+                var tokens = parse.GetValue(allTokens) ? DistanceTokens.AllTokens : DistanceTokens.LastToken;
+                var profile = new DistanceProfiler().Measure(decoder, batches, n ?? L - 1, m, tokens, cancellationToken: ct);
+                context.Out.WriteLine($"calibration: {source}; {profile.Sequences} sequences");
+                context.Out.WriteLine($"{m} distance ({tokens}) between the outputs of blocks s−1 and s+n−1; cut [s, s+n) is 0-based, half-open");
+                if (n is int len) PrintColumn(context.Out, profile, len);
+                else PrintGrid(context.Out, profile);
+                if (parse.GetValue(json) is string path)
                 {
-                    var m = parse.GetValue(metric) == "cosine" ? DistanceMetric.Cosine : DistanceMetric.Angular;
-                    var tokens = parse.GetValue(allTokens) ? DistanceTokens.AllTokens : DistanceTokens.LastToken;
-                    var profile = new DistanceProfiler().Measure(decoder, batches, n ?? L - 1, m, tokens, cancellationToken: ct);
-                    context.Out.WriteLine($"calibration: {source}; {profile.Sequences} sequences");
-                    context.Out.WriteLine($"{m} distance ({tokens}) between the outputs of blocks s−1 and s+n−1; cut [s, s+n) is 0-based, half-open");
-                    if (n is int len) PrintColumn(context.Out, profile, len);
-                    else PrintGrid(context.Out, profile);
-                    if (parse.GetValue(json) is string path)
-                    {
-                        await File.WriteAllTextAsync(path, ToJson(profile, source).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", ct).ConfigureAwait(false);
-                        context.Out.WriteLine($"wrote {Path.GetFullPath(path)}");
-                    }
-                }
-                finally
-                {
-                    foreach (var b in batches) b.Dispose();
+                    await File.WriteAllTextAsync(path, ToJson(profile, source).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", ct).ConfigureAwait(false);
+                    context.Out.WriteLine($"wrote {Path.GetFullPath(path)}");
                 }
             }
             return 0;

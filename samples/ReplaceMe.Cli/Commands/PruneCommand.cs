@@ -76,25 +76,19 @@ internal static class PruneCommand
                 _ = options.ResolveBlocksPerCut(decoder.BlockCount);
                 calibration.CheckAgainst(parse, decoder.Config);
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
+                using var ownedBatches = batches;
                 options = options with { CalibrationSource = source };
-                try
+                using var result = new ReplaceMePruner().Prune(decoder, batches, options, cancellationToken: ct);
+                Print(context.Out, result);
+                if (parse.GetValue(json) is string path)
                 {
-                    using var result = new ReplaceMePruner().Prune(decoder, batches, options, cancellationToken: ct);
-                    Print(context.Out, result);
-                    if (parse.GetValue(json) is string path)
-                    {
-                        await File.WriteAllTextAsync(path, result.ProvenanceJson() + "\n", ct).ConfigureAwait(false);
-                        context.Out.WriteLine($"wrote {Path.GetFullPath(path)}");
-                    }
-                    if (outDir is not null)
-                    {
-                        result.Save(outDir, parse.GetValue(overwrite), cancellationToken: ct);
-                        context.Out.WriteLine($"saved {Path.GetFullPath(outDir)} ({result.Model.BlockCount} blocks)");
-                    }
+                    await File.WriteAllTextAsync(path, result.ProvenanceJson() + "\n", ct).ConfigureAwait(false);
+                    context.Out.WriteLine($"wrote {Path.GetFullPath(path)}");
                 }
-                finally
+                if (outDir is not null)
                 {
-                    foreach (var b in batches) b.Dispose();
+                    result.Save(outDir, parse.GetValue(overwrite), cancellationToken: ct);
+                    context.Out.WriteLine($"saved {Path.GetFullPath(outDir)} ({result.Model.BlockCount} blocks)");
                 }
             }
             return 0;

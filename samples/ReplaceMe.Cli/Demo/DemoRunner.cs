@@ -79,39 +79,32 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
 
         // 3. Prune 1..MaxBlocks blocks with each estimator, always starting from the original weights.
         var runs = new List<DemoRun>();
-        var batches = CalibrationBatches.Batch(calibration, tokenizer.PadId, 16);
-        try
+        using var batches = CalibrationBatches.Batch(calibration, tokenizer.PadId, 16);
+        for (int n = 1; n <= settings.MaxBlocks; n++)
         {
-            for (int n = 1; n <= settings.MaxBlocks; n++)
+            foreach (var name in Estimators)
             {
-                foreach (var name in Estimators)
+                cancellationToken.ThrowIfCancellationRequested();
+                string label = $"{name}-{n}";
+                using var model = DecoderModel.FromPretrained(originalDir, logger: logger);
+                var options = new PruningOptions
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    string label = $"{name}-{n}";
-                    using var model = DecoderModel.FromPretrained(originalDir, logger: logger);
-                    var options = new PruningOptions
-                    {
-                        BlocksPerCut = n,
-                        // The demo starts cosine from the least-squares solution (CosineInit.LeastSquares).
-                        Estimator = Strategies.Estimator(name, cosine: new CosineOptions(Init: CosineInit.LeastSquares)),
-                        Seed = settings.Seed,
-                        MaxDistanceLength = blockCount - 1,
-                        BatchSize = 16,
-                    };
-                    using var result = ui.Run($"Pruning {n} block(s) with {name}", p => new ReplaceMePruner().Prune(model, batches, options, p, logger, cancellationToken));
-                    string modelDir = Path.Combine(models, label);
-                    result.Save(modelDir, cancellationToken: cancellationToken);
-                    var scores = ui.Run($"Evaluating {label}", p => new ModelEvaluator(model, tokenizer, evaluation, logger).Evaluate(label, suite, p, cancellationToken));
-                    samples[label] = Samples(model, tokenizer);
-                    // Timings["total"] is the whole prune; the other entries are its stages (summing all would count it twice).
-                    runs.Add(new DemoRun(label, n, name, result.Cuts, result.Outcomes.Select(o => o.Report).ToList(), scores, result.Profile,
-                        result.Timings["total"], result.Timings.Where(kv => kv.Key != "total").ToDictionary(kv => kv.Key, kv => kv.Value)));
-                }
+                    BlocksPerCut = n,
+                    // The demo starts cosine from the least-squares solution (CosineInit.LeastSquares).
+                    Estimator = Strategies.Estimator(name, cosine: new CosineOptions(Init: CosineInit.LeastSquares)),
+                    Seed = settings.Seed,
+                    MaxDistanceLength = blockCount - 1,
+                    BatchSize = 16,
+                };
+                using var result = ui.Run($"Pruning {n} block(s) with {name}", p => new ReplaceMePruner().Prune(model, batches, options, p, logger, cancellationToken));
+                string modelDir = Path.Combine(models, label);
+                result.Save(modelDir, cancellationToken: cancellationToken);
+                var scores = ui.Run($"Evaluating {label}", p => new ModelEvaluator(model, tokenizer, evaluation, logger).Evaluate(label, suite, p, cancellationToken));
+                samples[label] = Samples(model, tokenizer);
+                // Timings["total"] is the whole prune; the other entries are its stages (summing all would count it twice).
+                runs.Add(new DemoRun(label, n, name, result.Cuts, result.Outcomes.Select(o => o.Report).ToList(), scores, result.Profile,
+                    result.Timings["total"], result.Timings.Where(kv => kv.Key != "total").ToDictionary(kv => kv.Key, kv => kv.Value)));
             }
-        }
-        finally
-        {
-            foreach (var b in batches) b.Dispose();
         }
 
         // 4. Report and pictures.
