@@ -72,16 +72,26 @@ public class DemoCommandTests
 
         // Nothing half-written beside the output folder.
         Assert.DoesNotContain(Directory.GetDirectories(dir.Path), d => Path.GetFileName(d).StartsWith(".demo", StringComparison.Ordinal));
+
+        // The same command again succeeds: the demo replaces its own earlier output (marked as the library's).
+        File.WriteAllText(Path.Combine(outDir, "report.md"), "stale");
+        var again = CliRun.Run("demo", "--model-source", Stories15MTestModel.FilesDir, "--out", outDir,
+            "--calibration-stories", "16", "--held-out-stories", "8", "--story-tokens", "48", "--max-blocks", "1");
+        Assert.True(again.ExitCode == 0, again.Error + again.Out);
+        Assert.Contains("## Retention", File.ReadAllText(Path.Combine(outDir, "report.md")), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void An_existing_output_folder_is_refused_without_overwrite()
+    public void An_existing_folder_the_library_did_not_write_is_refused_before_any_work()
     {
         using var dir = TestPaths.NewTempDir();
-        var (code, _, stderr) = CliRun.Run("demo", "--model-source", Stories15MTestModel.FilesDir, "--out", dir.Path);
+        File.WriteAllText(dir.Combine("notes.txt"), "mine");
+        var (code, stdout, stderr) = CliRun.Run("demo", "--model-source", Stories15MTestModel.FilesDir, "--out", dir.Path);
         Assert.Equal(1, code);
-        Assert.Contains("--overwrite", stderr, StringComparison.Ordinal);
+        Assert.Contains("not written by ReplaceMe.Core", stderr, StringComparison.Ordinal);
         Assert.Single(stderr.Trim().Split('\n'));
+        Assert.DoesNotContain("Generating", stdout, StringComparison.Ordinal);
+        Assert.Equal(["notes.txt"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName));
     }
 }
 

@@ -25,10 +25,9 @@ internal static class DemoCommand
         var threads = new Option<int>("--threads") { Description = "TorchSharp threads; 0 = LibTorch's default (one per core). Default 1: faster for this small model, especially on a shared machine", DefaultValueFactory = _ => 1 };
         CliOptions.Require(threads, t => t >= 0, "--threads must be ≥ 0 (0 = LibTorch's default).");
         CliOptions.Require(maxBlocks, n => n >= 1, "--max-blocks must be ≥ 1.");
-        var overwrite = CliOptions.Overwrite();
         var command = new Command("demo", "Prune stories15M with least squares, cosine and identity, evaluate, and write models, report and plots.")
         {
-            outDir, source, quick, stories, heldOut, storyTokens, maxBlocks, seed, threads, overwrite,
+            outDir, source, quick, stories, heldOut, storyTokens, maxBlocks, seed, threads,
         };
         command.SetAction((parse, cancellationToken) => CliErrors.RunAsync(context, () =>
         {
@@ -38,7 +37,6 @@ internal static class DemoCommand
                 CacheDir: null,
                 MaxBlocks: parse.GetValue(maxBlocks),
                 Seed: parse.GetValue(seed),
-                Overwrite: parse.GetValue(overwrite),
                 Threads: parse.GetValue(threads) is > 0 and var t ? t : null);
             if (parse.GetValue(quick)) settings = settings.Quick();
             if (parse.GetValue(stories) is int s) settings = settings with { CalibrationStories = s };
@@ -53,8 +51,6 @@ internal static class DemoCommand
 
     private static int Run(CliContext context, DemoSettings settings, CancellationToken cancellationToken)
     {
-        if (Directory.Exists(settings.OutputDir) && !settings.Overwrite)
-            return CliErrors.Report(context, $"Output folder '{settings.OutputDir}' already exists; pass --overwrite to replace it.");
         using var loggerFactory = LoggerFactory.Create(b => b
             .AddSimpleConsole(o => o.SingleLine = true)
             .AddFilter(level => level >= LogLevel.Warning));

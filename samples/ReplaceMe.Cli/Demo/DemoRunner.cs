@@ -44,7 +44,9 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
     private DemoOutcome RunCore(CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        using var output = OutputFolder.Create(settings.OutputDir, settings.Overwrite);
+        // A rerun replaces the demo's own earlier output (the folder carries the library's marker); a folder the library
+        // did not write is refused here, before any work (OutputFolder never replaces user data).
+        using var output = OutputFolder.Create(settings.OutputDir, overwrite: true);
         string root = output.Path, models = Path.Combine(root, "models"), plots = Path.Combine(root, "plots");
         Directory.CreateDirectory(models);
         Directory.CreateDirectory(plots);

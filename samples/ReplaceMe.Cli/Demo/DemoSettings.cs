@@ -9,7 +9,6 @@ namespace ReplaceMe.Cli.Demo;
 /// <param name="StoryTokens">Most new tokens per generated story.</param>
 /// <param name="MaxBlocks">Prune 1..MaxBlocks blocks.</param>
 /// <param name="Seed">Seed of everything random.</param>
-/// <param name="Overwrite">Replace an existing output folder.</param>
 /// <param name="Threads">
 /// TorchSharp intra-op threads for the run (restored afterwards); null keeps LibTorch's default (one per core). The
 /// default is 1: stories15M's matrices (d = 288) are too small for LibTorch's threads to pay off, and on a shared
@@ -25,7 +24,6 @@ public sealed record DemoSettings(
     int StoryTokens = 160,
     int MaxBlocks = 2,
     int Seed = 1,
-    bool Overwrite = false,
     int? Threads = 1)
 {
     /// <summary>The smaller setting CI uses (same stages, fewer and shorter stories).</summary>
