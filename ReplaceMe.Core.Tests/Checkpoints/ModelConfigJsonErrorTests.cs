@@ -19,6 +19,31 @@ public class ModelConfigJsonErrorTests
     }
 
     [Theory]
+    [InlineData("gelu")]
+    [InlineData("gelu_pytorch_tanh")]
+    [InlineData("relu")]
+    public void An_activation_other_than_silu_is_refused_not_run_as_silu(string activation)
+    {
+        var o = Sample();
+        o["hidden_act"] = activation;
+        var ex = Assert.Throws<UnsupportedModelException>(() => ModelConfigJson.Parse(o, "/m/config.json"));
+        Assert.Contains($"hidden_act '{activation}'", ex.Message);
+        Assert.Contains("/m/config.json", ex.Message);
+    }
+
+    [Fact]
+    public void Silu_its_alias_swish_and_an_absent_hidden_act_are_accepted()
+    {
+        foreach (var activation in new[] { "silu", "swish", null })
+        {
+            var o = Sample();
+            if (activation is null) o.Remove("hidden_act");
+            else o["hidden_act"] = activation;
+            Assert.Equal(22, ModelConfigJson.Parse(o, "config.json").NumHiddenLayers);
+        }
+    }
+
+    [Theory]
     [InlineData("model_type")]
     [InlineData("hidden_size")]
     [InlineData("intermediate_size")]

@@ -91,4 +91,29 @@ public class PruneCliTests
         Assert.Equal(1, code);
         Assert.Contains("calib.jsonl", err);
     }
+
+    [Fact]
+    public void An_out_path_that_is_a_file_is_refused_before_any_work()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var file = dir.Combine("pruned");
+        File.WriteAllText(file, "not a folder");
+        var r = CliRun.Run("prune", "--model", Fixture.ModelDir, "--self-generated", "100000", "--blocks", "1", "--out", file);
+        CliRun.AssertOneLineError(r, "is an existing file");
+        Assert.Equal("not a folder", File.ReadAllText(file));
+    }
+
+    [Fact]
+    public async Task The_json_file_is_written_whole_or_not_at_all()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var path = dir.Combine("prov.json");
+        await ReplaceMe.Cli.CliFiles.WriteAllTextAtomicAsync(path, "{\"a\": 1}\n", CancellationToken.None);
+        Assert.Equal("{\"a\": 1}\n", File.ReadAllText(path));
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ReplaceMe.Cli.CliFiles.WriteAllTextAtomicAsync(path, "new", cancelled.Token));
+        Assert.Equal("{\"a\": 1}\n", File.ReadAllText(path));                 // the old file is intact
+        Assert.Equal(["prov.json"], Directory.GetFiles(dir.Path).Select(Path.GetFileName)); // no temporary left
+    }
 }

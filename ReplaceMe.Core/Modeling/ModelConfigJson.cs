@@ -52,6 +52,11 @@ public static class ModelConfigJson
             ?? throw new CheckpointFormatException($"{sourceName} lacks the required key 'model_type'.");
         var family = ModelFamily.Get(modelType, sourceName);
 
+        // The MLP is gate/up/down with SiLU; a config asking for another activation would silently run the wrong model.
+        var activation = f.OptionalString("hidden_act") ?? "silu";
+        if (activation is not ("silu" or "swish"))
+            throw new UnsupportedModelException(
+                $"hidden_act '{activation}' in {sourceName} is not supported: this library's MLP computes SiLU (hidden_act silu or swish).");
         int hidden = f.RequiredInt("hidden_size");
         int heads = f.RequiredInt("num_attention_heads");
         int kvHeads = f.OptionalInt("num_key_value_heads", 1) ?? heads;

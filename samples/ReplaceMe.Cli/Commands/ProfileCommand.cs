@@ -45,7 +45,7 @@ internal static class ProfileCommand
                 else PrintGrid(context.Out, profile);
                 if (parse.GetValue(json) is string path)
                 {
-                    await File.WriteAllTextAsync(path, ToJson(profile, source).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", ct).ConfigureAwait(false);
+                    await CliFiles.WriteAllTextAtomicAsync(path, ToJson(profile, source).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", ct).ConfigureAwait(false);
                     context.Out.WriteLine($"wrote {Path.GetFullPath(path)}");
                 }
             }

@@ -56,6 +56,8 @@ internal static class PruneCommand
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
         {
             var outDir = parse.GetValue(output);
+            if (outDir is not null && File.Exists(outDir))
+                throw new IOException($"--out '{outDir}' is an existing file; expected a folder for the pruned model.");
             if (outDir is not null && Directory.Exists(outDir) && !parse.GetValue(overwrite))
                 throw new IOException($"Output folder '{outDir}' already exists; pass --overwrite to replace it.");
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
@@ -82,7 +84,7 @@ internal static class PruneCommand
                 Print(context.Out, result);
                 if (parse.GetValue(json) is string path)
                 {
-                    await File.WriteAllTextAsync(path, result.ProvenanceJson() + "\n", ct).ConfigureAwait(false);
+                    await CliFiles.WriteAllTextAtomicAsync(path, result.ProvenanceJson() + "\n", ct).ConfigureAwait(false);
                     context.Out.WriteLine($"wrote {Path.GetFullPath(path)}");
                 }
                 if (outDir is not null)
