@@ -7,14 +7,19 @@ namespace ReplaceMe.Core.Tests.Modeling;
 /// <summary>The ownership rule of <see cref="ITransformerAdapter"/> at the model boundary, as written in its docs.</summary>
 public class OwnershipTests
 {
+    private static readonly ModelConfig Config = TinyModels.Llama(layers: 2);
+
     public OwnershipTests() => TorchRuntime.EnsureLoaded();
+
+    private static DecoderModel TinyModel() => TinyModels.Build(Config, TinyModels.RandomWeights(Config, 1), ScalarType.Float32);
+
+    private static Tensor Ids() => tensor(TinyModels.RandomIds(Config, 5, 2).Select(i => (long)i).ToArray(), [1, 5], ScalarType.Int64);
 
     [Fact]
     public void Embed_and_RunBlocks_leave_the_callers_ids_and_mask_intact()
     {
-        var config = TinyModels.Llama(layers: 2);
-        using var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 1), ScalarType.Float32);
-        using var ids = tensor(TinyModels.RandomIds(config, 5, 2).Select(i => (long)i).ToArray(), [1, 5], ScalarType.Int64);
+        using var model = TinyModel();
+        using var ids = Ids();
         using var mask = ones([1, 5], ScalarType.Int64);
         using (var state = model.Embed(ids, mask)) model.RunBlocks(state, 0, 2);
         Assert.False(ids.IsInvalid);
@@ -25,9 +30,8 @@ public class OwnershipTests
     [Fact]
     public void The_states_tensors_outlive_the_callers_dispose_scopes()
     {
-        var config = TinyModels.Llama(layers: 2);
-        using var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 1), ScalarType.Float32);
-        using var ids = tensor(TinyModels.RandomIds(config, 5, 2).Select(i => (long)i).ToArray(), [1, 5], ScalarType.Int64);
+        using var model = TinyModel();
+        using var ids = Ids();
         using var mask = ones([1, 5], ScalarType.Int64);
         DecoderState state;
         using (NewDisposeScope()) state = model.Embed(ids, mask);
@@ -38,7 +42,7 @@ public class OwnershipTests
             Assert.False(state.Hidden.IsInvalid);
             Assert.False(state.AttentionMask.IsInvalid);
             using var logits = model.Head(state);
-            Assert.Equal([1L, 5, config.VocabSize], logits.shape);
+            Assert.Equal([1L, 5, Config.VocabSize], logits.shape);
             Assert.True(logits.isfinite().all().item<bool>());
         }
         Assert.True(state.Hidden.IsInvalid); // released by the state, not leaked

@@ -42,8 +42,7 @@ public sealed partial class DecoderModel
         var model = CreateShell(config, options); // every parameter is then overwritten from the checkpoint
         try
         {
-            model.LoadTensors(reader.Names, name => reader.GetInfo(name).Shape,
-                name => reader.Read(name, model.DType, model.Device), $"checkpoint '{reader.Source}'");
+            model.LoadTensors(name => reader.Read(name, model.DType, model.Device));
         }
         catch
         {
@@ -83,11 +82,10 @@ public sealed partial class DecoderModel
         LogSaved(logger, target, Config.NumHiddenLayers, storage);
     }
 
-    /// <summary>Validates names and shapes of a checkpoint against the model, then copies tensor by tensor.</summary>
-    private void LoadTensors(IReadOnlyCollection<string> names, Func<string, IReadOnlyList<long>> shapeOf, Func<string, Tensor> read, string source)
+    /// <summary>Copies every parameter from <paramref name="read"/>; the caller has checked names and shapes (<see cref="CheckTensors"/>).</summary>
+    private void LoadTensors(Func<string, Tensor> read)
     {
         var expected = state_dict();
-        CheckTensors(expected.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<long>)kv.Value.shape), Config, names, shapeOf, source);
         using var noGrad = no_grad();
         foreach (var (key, parameter) in expected)
         {

@@ -74,7 +74,8 @@ public sealed partial class DecoderModel
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
-        LoadTensors([.. tensors.Keys], key => tensors[key].shape, key => tensors[key], "the checkpoint");
+        CheckTensors(ExpectedShapes(Config), Config, [.. tensors.Keys], key => tensors[key].shape, "the checkpoint");
+        LoadTensors(key => tensors[key]);
     }
 
     private static bool IsIgnorableCheckpointKey(ModelConfig config, string key) =>
