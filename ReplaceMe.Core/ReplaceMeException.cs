@@ -54,3 +54,37 @@ public class TorchLoadException : ReplaceMeException
     /// <summary>Creates the exception with a message and a cause.</summary>
     public TorchLoadException(string message, Exception innerException) : base(message, innerException) { }
 }
+
+/// <summary>
+/// An allocation failed, or would certainly fail: the model's weights (or another large buffer) do not fit in the
+/// memory of the device. The message says how much was needed, how much the device has, and what to do.
+/// </summary>
+public class InsufficientModelMemoryException : ReplaceMeException
+{
+    /// <summary>Creates the exception.</summary>
+    public InsufficientModelMemoryException() { }
+    /// <summary>Creates the exception with a message.</summary>
+    public InsufficientModelMemoryException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and a cause.</summary>
+    public InsufficientModelMemoryException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>Bytes the failed step needed (0 when unknown).</summary>
+    public long RequiredBytes { get; init; }
+
+    /// <summary>Bytes the device has in all (physical memory or the container's limit for the CPU; 0 when unknown).</summary>
+    public long DeviceBytes { get; init; }
+}
+
+/// <summary>
+/// The model computed NaN or infinite values where a result was needed (generation logits, evaluation
+/// log-probabilities): its weights are corrupt or the compute dtype overflowed. The message says where.
+/// </summary>
+public class NonFiniteOutputException : ReplaceMeException
+{
+    /// <summary>Creates the exception.</summary>
+    public NonFiniteOutputException() { }
+    /// <summary>Creates the exception with a message.</summary>
+    public NonFiniteOutputException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and a cause.</summary>
+    public NonFiniteOutputException(string message, Exception innerException) : base(message, innerException) { }
+}

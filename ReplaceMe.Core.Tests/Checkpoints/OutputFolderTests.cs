@@ -131,4 +131,75 @@ public class OutputFolderTests
         }
         Assert.Equal("weights", File.ReadAllText(Path.Combine(model, "model.safetensors")));
     }
+
+    /// <summary>A hidden sibling as a killed run leaves it: a marker naming its writer, and some content.</summary>
+    private static string Leftover(string parent, string name, string? marker)
+    {
+        var folder = Path.Combine(parent, name);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "model.safetensors"), "half-written");
+        if (marker is not null) File.WriteAllText(Path.Combine(folder, OutputFolder.MarkerFileName), marker);
+        return folder;
+    }
+
+    private static string Marker(string host, int pid, DateTime startedUtc) =>
+        $$"""{"writer": "ReplaceMe.Core", "created_utc": "2026-01-01T00:00:00Z", "host": "{{host}}", "pid": {{pid}}, "process_start_utc": "{{startedUtc:o}}"}""";
+
+    /// <summary>The pid and start time of a process that has exited.</summary>
+    private static (int Pid, DateTime StartedUtc) DeadProcess()
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!;
+        var started = p.StartTime.ToUniversalTime();
+        p.WaitForExit();
+        return (p.Id, started);
+    }
+
+    [Fact]
+    public void A_later_run_removes_the_temp_folders_of_dead_runs_on_this_host_and_nothing_else()
+    {
+        using var root = TestPaths.NewTempDir();
+        var (deadPid, deadStart) = DeadProcess();
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        var selfStart = self.StartTime.ToUniversalTime();
+        var host = Environment.MachineName;
+
+        var deadTemp = Leftover(root.Path, ".pruned.tmp-0001", Marker(host, deadPid, deadStart));
+        var deadOld = Leftover(root.Path, ".pruned.old-0002", Marker(host, deadPid, deadStart));
+        var reusedPid = Leftover(root.Path, ".pruned.tmp-0003", Marker(host, Environment.ProcessId, selfStart.AddHours(-1)));
+        var live = Leftover(root.Path, ".pruned.tmp-0004", Marker(host, Environment.ProcessId, selfStart));
+        var otherHost = Leftover(root.Path, ".pruned.tmp-0005", Marker(host + "-elsewhere", deadPid, deadStart));
+        var noMarker = Leftover(root.Path, ".pruned.tmp-0006", null);
+        var badMarker = Leftover(root.Path, ".pruned.tmp-0007", "{not json");
+        var foreignWriter = Leftover(root.Path, ".pruned.tmp-0008", Marker(host, deadPid, deadStart).Replace("ReplaceMe.Core", "someone", StringComparison.Ordinal));
+        var otherTarget = Leftover(root.Path, ".other.tmp-0009", Marker(host, deadPid, deadStart));
+        var linkTarget = Leftover(root.Path, "elsewhere", Marker(host, deadPid, deadStart));
+        var link = Path.Combine(root.Path, ".pruned.tmp-0010");
+        Directory.CreateSymbolicLink(link, linkTarget);
+
+        var log = new ListLogger();
+        using (var output = OutputFolder.Create(root.Combine("pruned"), overwrite: false, logger: log))
+        {
+            Assert.Equal(new[] { deadTemp, deadOld, reusedPid }.Order(StringComparer.Ordinal), output.StaleFoldersRemoved.Order(StringComparer.Ordinal));
+            output.Commit();
+        }
+        Assert.False(Directory.Exists(deadTemp));
+        Assert.False(Directory.Exists(deadOld));
+        Assert.False(Directory.Exists(reusedPid));
+        foreach (var kept in new[] { live, otherHost, noMarker, badMarker, foreignWriter, otherTarget, linkTarget, link })
+            Assert.True(File.Exists(Path.Combine(kept, "model.safetensors")), kept);
+        Assert.Equal(3, log.Lines.Count(l => l.Contains("no longer exists", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void The_marker_names_the_writing_process_and_host()
+    {
+        using var root = TestPaths.NewTempDir();
+        var target = root.Combine("pruned");
+        using (var output = OutputFolder.Create(target, overwrite: false))
+            output.Commit();
+        var marker = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(target, OutputFolder.MarkerFileName)))!;
+        Assert.Equal("ReplaceMe.Core", (string?)marker["writer"]);
+        Assert.Equal(Environment.MachineName, (string?)marker["host"]);
+        Assert.Equal(Environment.ProcessId, (int)marker["pid"]!);
+    }
 }

@@ -1,3 +1,9 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+
 namespace ReplaceMe.Core.Checkpoints;
 
 /// <summary>
@@ -11,7 +17,7 @@ namespace ReplaceMe.Core.Checkpoints;
 /// anything is written.
 /// </para>
 /// </summary>
-public sealed class OutputFolder : IDisposable
+public sealed partial class OutputFolder : IDisposable
 {
     /// <summary>Hidden file that marks a folder written by ReplaceMe.Core (so that overwriting may replace it).</summary>
     public const string MarkerFileName = ".replaceme-output";
@@ -22,12 +28,17 @@ public sealed class OutputFolder : IDisposable
     private bool _committed;
     private bool _disposed;
 
-    private OutputFolder(string targetPath, string tempPath, bool overwrite)
+    private OutputFolder(string targetPath, string tempPath, bool overwrite, IReadOnlyList<string> staleRemoved)
     {
         TargetPath = targetPath;
         Path = tempPath;
         _overwrite = overwrite;
+        StaleFoldersRemoved = staleRemoved;
     }
+
+    /// <summary>Hidden siblings of the target left by an earlier run of this library on this host whose process no longer
+    /// exists, deleted when this folder was created (callers log them).</summary>
+    public IReadOnlyList<string> StaleFoldersRemoved { get; }
 
     /// <summary>The temporary folder to write into (becomes <see cref="TargetPath"/> on commit).</summary>
     public string Path { get; }
@@ -40,10 +51,11 @@ public sealed class OutputFolder : IDisposable
     /// <param name="overwrite">Replace an existing folder on commit (only an empty one, or one this library wrote).</param>
     /// <param name="protectedPaths">Folders and files the output must not be, contain, or (for folders) lie inside,
     /// e.g. the model folder being read.</param>
+    /// <param name="logger">Receives one line per stale sibling removed (see <see cref="StaleFoldersRemoved"/>).</param>
     /// <exception cref="IOException">The target exists and <paramref name="overwrite"/> is false, the target is a
     /// file, it exists and was not written by this library, or it collides with the current directory or a protected
     /// path.</exception>
-    public static OutputFolder Create(string targetDir, bool overwrite, IEnumerable<string>? protectedPaths = null)
+    public static OutputFolder Create(string targetDir, bool overwrite, IEnumerable<string>? protectedPaths = null, ILogger? logger = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(targetDir);
         var target = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(targetDir));
@@ -54,11 +66,99 @@ public sealed class OutputFolder : IDisposable
         CheckCollisions(target, protectedPaths ?? []);
         CheckTarget(target, overwrite);
         Directory.CreateDirectory(parent);
+        var stale = RemoveStaleSiblings(parent, name);
+        if (logger is not null)
+            foreach (var folder in stale) LogStaleRemoved(logger, folder);
         var temp = System.IO.Path.Combine(parent, $".{name}.tmp-{Guid.NewGuid():N}");
         Directory.CreateDirectory(temp);
-        File.WriteAllText(System.IO.Path.Combine(temp, MarkerFileName),
-            $"{{\"writer\": \"ReplaceMe.Core\", \"created_utc\": \"{DateTime.UtcNow:o}\"}}\n");
-        return new OutputFolder(target, temp, overwrite);
+        WriteMarker(temp);
+        return new OutputFolder(target, temp, overwrite, stale);
+    }
+
+    /// <summary>Writes (or replaces) the marker naming this process as the folder's writer.</summary>
+    private static void WriteMarker(string folder)
+    {
+        using var self = Process.GetCurrentProcess();
+        var marker = new JsonObject
+        {
+            ["writer"] = "ReplaceMe.Core",
+            ["created_utc"] = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture),
+            ["host"] = Environment.MachineName,
+            ["pid"] = Environment.ProcessId,
+            ["process_start_utc"] = self.StartTime.ToUniversalTime().ToString("o", CultureInfo.InvariantCulture),
+        };
+        File.WriteAllText(System.IO.Path.Combine(folder, MarkerFileName), marker.ToJsonString() + "\n");
+    }
+
+    /// <summary>
+    /// Deletes <c>.&lt;name&gt;.tmp-*</c> and <c>.&lt;name&gt;.old-*</c> folders in <paramref name="parent"/> whose
+    /// marker says this library wrote them on this host in a process that has ended. A folder without a readable marker,
+    /// from another host, or from a live process (same pid and start time) is kept.
+    /// </summary>
+    private static List<string> RemoveStaleSiblings(string parent, string name)
+    {
+        var removed = new List<string>();
+        IEnumerable<string> candidates;
+        try
+        {
+            candidates = Directory.EnumerateDirectories(parent, $".{name}.tmp-*")
+                .Concat(Directory.EnumerateDirectories(parent, $".{name}.old-*")).ToList();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return removed;
+        }
+        foreach (var folder in candidates)
+        {
+            var info = new DirectoryInfo(folder);
+            if (info.LinkTarget is not null) continue; // a link is never ours to delete
+            if (!IsOrphanedByThisHost(System.IO.Path.Combine(folder, MarkerFileName))) continue;
+            DeleteQuietly(folder);
+            if (!Directory.Exists(folder)) removed.Add(folder);
+        }
+        return removed;
+    }
+
+    private static bool IsOrphanedByThisHost(string markerPath)
+    {
+        JsonObject? marker;
+        try
+        {
+            var file = new FileInfo(markerPath);
+            if (!file.Exists || file.LinkTarget is not null || file.Length > 4096) return false;
+            marker = JsonNode.Parse(File.ReadAllText(markerPath)) as JsonObject;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException)
+        {
+            return false;
+        }
+        if (marker is null
+            || marker["writer"]?.GetValueKind() != JsonValueKind.String || (string?)marker["writer"] != "ReplaceMe.Core"
+            || marker["host"]?.GetValueKind() != JsonValueKind.String || (string?)marker["host"] != Environment.MachineName
+            || marker["pid"]?.GetValueKind() != JsonValueKind.Number || !marker["pid"]!.AsValue().TryGetValue(out int pid)
+            || marker["process_start_utc"]?.GetValueKind() != JsonValueKind.String
+            || !DateTime.TryParse((string?)marker["process_start_utc"], CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var started))
+            return false;
+        return !IsRunning(pid, started.ToUniversalTime());
+    }
+
+    /// <summary>True when process <paramref name="pid"/> exists and started at <paramref name="startedUtc"/> (a reused pid
+    /// belongs to another process, which started later).</summary>
+    private static bool IsRunning(int pid, DateTime startedUtc)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return Math.Abs((process.StartTime.ToUniversalTime() - startedUtc).TotalSeconds) < 2;
+        }
+        catch (ArgumentException)
+        {
+            return false; // no such process
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+            return true; // cannot tell: keep the folder
+        }
     }
 
     /// <summary>Moves the finished folder into place, replacing the old target only when overwriting was allowed.</summary>
@@ -75,6 +175,7 @@ public sealed class OutputFolder : IDisposable
             var old = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(TargetPath)!,
                 $".{System.IO.Path.GetFileName(TargetPath)}.old-{Guid.NewGuid():N}");
             Directory.Move(TargetPath, old);
+            WriteMarker(old); // it is now this process's leftover until deleted below
             try
             {
                 Directory.Move(Path, TargetPath);
@@ -149,4 +250,7 @@ public sealed class OutputFolder : IDisposable
         {
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Folder}, left by an earlier run on this host that no longer exists")]
+    private static partial void LogStaleRemoved(ILogger logger, string folder);
 }

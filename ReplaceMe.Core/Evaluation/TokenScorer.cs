@@ -81,6 +81,10 @@ internal static class TokenScorer
             for (int p = r * (width - 1); p < (r + 1) * (width - 1); p++)
             {
                 if (!scored[p]) continue; // padding and unscored context: their logits may be anything
+                if (!double.IsFinite(values[p]))
+                    throw new NonFiniteOutputException(
+                        $"The model's log-probability of token {targets[p]} in evaluated sequence {chunk[r]} is " +
+                        $"{values[p].ToString(System.Globalization.CultureInfo.InvariantCulture)}: its weights contain NaN/Inf or the compute dtype {model.DType} overflowed (try float32).");
                 sum += values[p];
                 count++;
                 greedy &= hits[p];

@@ -51,7 +51,7 @@ public static partial class Llama2cImporter
             throw new CheckpointFormatException(
                 $"{tokenizerModelPath}: vocabulary of {tokenizer.VocabSize} pieces, but {weightsPath} has vocab_size {header.VocabSize}.");
 
-        using var output = OutputFolder.Create(outDir, overwrite, [weightsPath, tokenizerModelPath]);
+        using var output = OutputFolder.Create(outDir, overwrite, [weightsPath, tokenizerModelPath], logger);
         using (var scope = NewDisposeScope())
         {
             SafetensorsWriter.Write(output.Path, ReadTensors(stream, header));

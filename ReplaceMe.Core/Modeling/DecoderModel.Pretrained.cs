@@ -26,6 +26,8 @@ public sealed partial class DecoderModel
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="CheckpointFormatException">Config or tensors missing, malformed, or not matching the config (the message names the file or key).</exception>
     /// <exception cref="UnsupportedModelException">The model type, RoPE scaling or dtype is not supported.</exception>
+    /// <exception cref="InsufficientModelMemoryException">The weights in the compute dtype exceed the machine's memory (checked
+    /// before anything is allocated on the CPU), or an allocation failed while loading.</exception>
     public static DecoderModel FromPretrained(string directory, ModelLoadOptions? options = null, ILogger? logger = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -39,10 +41,26 @@ public sealed partial class DecoderModel
         // not describe the checkpoint (say num_hidden_layers: 100000 beside a small file) fails at once.
         Validate(config);
         CheckTensors(ExpectedShapes(config), config, reader.Names, name => reader.GetInfo(name).Shape, $"checkpoint '{reader.Source}'");
-        var model = CreateShell(config, options); // every parameter is then overwritten from the checkpoint
+        var resolved = options ?? new ModelLoadOptions();
+        long weightBytes = WeightBytes(config, resolved.DType);
+        CheckFits(full, weightBytes, resolved);
+        DecoderModel model;
         try
         {
-            model.LoadTensors(name => reader.Read(name, model.DType, model.Device));
+            model = CreateShell(config, options); // every parameter is then overwritten from the checkpoint
+        }
+        catch (Exception ex) when (MemoryGuard.IsAllocationFailure(ex))
+        {
+            throw OutOfMemory(full, weightBytes, resolved, ex);
+        }
+        try
+        {
+            model.LoadTensors(name => reader.Read(name, model.DType, model.Device), $"checkpoint '{reader.Source}'");
+        }
+        catch (Exception ex) when (MemoryGuard.IsAllocationFailure(ex))
+        {
+            model.Dispose();
+            throw OutOfMemory(full, weightBytes, resolved, ex);
         }
         catch
         {
@@ -82,8 +100,54 @@ public sealed partial class DecoderModel
         LogSaved(logger, target, Config.NumHiddenLayers, storage);
     }
 
+    /// <summary>Bytes of every parameter the config implies, in <paramref name="dtype"/>.</summary>
+    internal static long WeightBytes(ModelConfig config, ScalarType dtype)
+    {
+        long elements = 0;
+        foreach (var shape in ExpectedShapes(config).Values)
+        {
+            long n = 1;
+            foreach (var dim in shape) n = checked(n * dim);
+            elements = checked(elements + n);
+        }
+        long size = dtype switch
+        {
+            ScalarType.Float64 => 8,
+            ScalarType.Float32 => 4,
+            ScalarType.BFloat16 or ScalarType.Float16 => 2,
+            _ => throw new UnsupportedModelException($"Compute dtype {dtype} is not supported (supported: {Precision.TorchDtypeNames})."),
+        };
+        return checked(elements * size);
+    }
+
+    /// <summary>On the CPU, refuses weights larger than the machine's memory before anything is allocated (the OS would
+    /// otherwise kill the process part-way, or LibTorch abort).</summary>
+    private static void CheckFits(string folder, long weightBytes, ModelLoadOptions options)
+    {
+        if (options.ResolvedDevice.type != DeviceType.CPU) return; // the allocator's own error is translated instead
+        long total = MemoryGuard.CpuBytes;
+        if (total > 0 && weightBytes > total)
+            throw new InsufficientModelMemoryException(
+                $"Model '{folder}' needs {MemoryGuard.Describe(weightBytes)} for its weights as {options.DType} but this machine has " +
+                $"{MemoryGuard.Describe(total)} of memory in all: {Advice(options)}")
+            { RequiredBytes = weightBytes, DeviceBytes = total };
+    }
+
+    private static InsufficientModelMemoryException OutOfMemory(string folder, long weightBytes, ModelLoadOptions options, Exception cause) =>
+        new($"Out of memory while loading model '{folder}' as {options.DType} on {options.ResolvedDevice}: its weights need " +
+            $"{MemoryGuard.Describe(weightBytes)} ({MemoryGuard.FirstLine(cause)}). {Advice(options)}", cause)
+        {
+            RequiredBytes = weightBytes,
+            DeviceBytes = options.ResolvedDevice.type == DeviceType.CPU ? MemoryGuard.CpuBytes : 0,
+        };
+
+    private static string Advice(ModelLoadOptions options) =>
+        options.DType is ScalarType.Float32 or ScalarType.Float64
+            ? "load it in a 16-bit dtype (bfloat16 on a GPU; on the CPU bfloat16 is much slower), close other programs, or use a machine with more memory."
+            : "close other programs or use a machine or GPU with more memory.";
+
     /// <summary>Copies every parameter from <paramref name="read"/>; the caller has checked names and shapes (<see cref="CheckTensors"/>).</summary>
-    private void LoadTensors(Func<string, Tensor> read)
+    private void LoadTensors(Func<string, Tensor> read, string source)
     {
         var expected = state_dict();
         using var noGrad = no_grad();
@@ -91,6 +155,14 @@ public sealed partial class DecoderModel
         {
             using var scope = NewDisposeScope();
             parameter.copy_(read(key));
+            // A NaN or Inf weight makes every later result meaningless (an empty story, ppl NaN): refuse it here, by name.
+            if (!parameter.isfinite().all().item<bool>())
+            {
+                long bad = parameter.isfinite().logical_not().sum().item<long>();
+                throw new CheckpointFormatException(
+                    $"Tensor '{key}' in {source} has {bad} NaN or infinite value(s) after conversion to {DType}: the checkpoint is corrupt" +
+                    (DType is ScalarType.Float16 ? " or its values overflow float16 (load it as float32 or bfloat16)." : "."));
+            }
         }
     }
 

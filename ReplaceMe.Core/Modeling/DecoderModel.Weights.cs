@@ -70,12 +70,19 @@ public sealed partial class DecoderModel
     /// legacy <c>rotary_emb.inv_freq</c> buffers, which Hugging Face also ignores). Nothing is copied unless all checks pass.
     /// </summary>
     /// <param name="tensors">Tensors under their Hugging Face names; not disposed.</param>
-    /// <exception cref="CheckpointFormatException">A key is missing or unexpected, or a shape differs; the message names the key and both shapes.</exception>
+    /// <exception cref="CheckpointFormatException">A key is missing or unexpected, a shape differs (the message names the key and
+    /// both shapes), or a tensor has NaN or infinite values.</exception>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         CheckTensors(ExpectedShapes(Config), Config, [.. tensors.Keys], key => tensors[key].shape, "the checkpoint");
-        LoadTensors(key => tensors[key]);
+        foreach (var (key, tensor) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            using var scope = NewDisposeScope();
+            if (tensor.is_floating_point() && !tensor.isfinite().all().item<bool>())
+                throw new CheckpointFormatException($"Tensor '{key}' of the checkpoint has NaN or infinite values; nothing was copied.");
+        }
+        LoadTensors(key => tensors[key], "the checkpoint");
     }
 
     private static bool IsIgnorableCheckpointKey(ModelConfig config, string key) =>

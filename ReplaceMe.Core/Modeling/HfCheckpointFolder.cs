@@ -53,7 +53,7 @@ internal static partial class HfCheckpointFolder
         var savedConfig = options.DType is ScalarType d ? config with { TorchDtype = Precision.TorchDtypeName(d) } : config;
         var configJson = ModelConfigJson.ToJson(savedConfig).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
-        using var output = OutputFolder.Create(targetDir, options.Overwrite, sourceDir is null ? null : [sourceDir]);
+        using var output = OutputFolder.Create(targetDir, options.Overwrite, sourceDir is null ? null : [sourceDir], logger);
         if (sourceDir is not null)
         {
             foreach (var file in Directory.EnumerateFileSystemEntries(sourceDir).Order(StringComparer.Ordinal))

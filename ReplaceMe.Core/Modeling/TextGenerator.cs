@@ -73,6 +73,11 @@ public sealed partial class TextGenerator
                 for (int r = 0; r < rows; r++)
                 {
                     if (finished[r]) { next[r] = padId; continue; }
+                    var row = all.AsSpan(r * vocab, vocab);
+                    if (FirstNonFinite(row) is int bad)
+                        throw new NonFiniteOutputException(
+                            $"Generation step {step} of prompt {r}: the model's logit for token {bad} is {row[bad].ToString(System.Globalization.CultureInfo.InvariantCulture)}; " +
+                            $"its weights contain NaN/Inf or the compute dtype {_model.DType} overflowed (try float32).");
                     int token = samplers[r].Next(all.AsSpan(r * vocab, vocab));
                     next[r] = token;
                     generated[r].Add(token);
@@ -89,6 +94,13 @@ public sealed partial class TextGenerator
         int total = generated.Sum(g => g.Count);
         LogGenerated(_logger, total, rows, stopwatch.ElapsedMilliseconds);
         return generated.Select(g => g.ToArray()).ToArray();
+    }
+
+    private static int? FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) return i;
+        return null;
     }
 
     /// <summary>

@@ -35,6 +35,10 @@ internal static class CliErrors
         {
             return Report(context, ex.Message);
         }
+        catch (Exception ex) when (IsAllocationFailure(ex))
+        {
+            return Report(context, OutOfMemoryMessage(ex));
+        }
     }
 
     /// <summary>Asynchronous form of <see cref="Run"/>.</summary>
@@ -50,6 +54,10 @@ internal static class CliErrors
         {
             return Report(context, ex.Message);
         }
+        catch (Exception ex) when (IsAllocationFailure(ex))
+        {
+            return Report(context, OutOfMemoryMessage(ex));
+        }
     }
 
     /// <summary>Writes <c>error: &lt;message&gt;</c> as a single line to standard error and returns <see cref="Failure"/>.</summary>
@@ -63,6 +71,31 @@ internal static class CliErrors
     /// <summary>Failures caused by the user's input or files rather than by a bug.</summary>
     public static bool IsExpected(Exception ex) =>
         ex is ReplaceMeException or ArgumentException or IOException or UnauthorizedAccessException or FormatException;
+
+    /// <summary>
+    /// An allocation failure that the library did not already explain (it does for loading a model): .NET's
+    /// <see cref="OutOfMemoryException"/> or LibTorch's allocator errors, which arrive as
+    /// <see cref="System.Runtime.InteropServices.ExternalException"/> with a native stack trace.
+    /// </summary>
+    public static bool IsAllocationFailure(Exception ex) => ex switch
+    {
+        OutOfMemoryException => true,
+        System.Runtime.InteropServices.ExternalException e => e.Message.Contains("not enough memory", StringComparison.OrdinalIgnoreCase)
+            || e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
+            || e.Message.Contains("bad_alloc", StringComparison.Ordinal)
+            || e.Message.Contains("failed to allocate", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
+
+    /// <summary>One line for an allocation failure: the allocator's first line (not its stack trace) and what to do.</summary>
+    public static string OutOfMemoryMessage(Exception ex)
+    {
+        var text = ex.Message;
+        int cut = text.IndexOfAny(['\r', '\n']);
+        var first = (cut < 0 ? text : text[..cut]).Trim();
+        return $"out of memory ({first}). Use smaller calibration batches (--batch-size), shorter documents (--max-length) " +
+            "or fewer of them (--samples), close other programs, or use a machine with more memory.";
+    }
 
     private static string OneLine(string message) =>
         string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
