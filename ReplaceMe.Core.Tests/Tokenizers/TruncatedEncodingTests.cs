@@ -91,7 +91,7 @@ public class TruncatedEncodingTests
             "emoji" => string.Concat(Enumerable.Repeat("😀🚀", 20_000)),
             "digits" => string.Concat(Enumerable.Repeat("1234567890", 2_000)),
             "cjk" => string.Concat(Enumerable.Repeat("日本語のテキストと中文", 6_000)),
-            "runs between words" => string.Concat(Enumerable.Repeat("x" + new string('a', 4_001) + new string(' ', 3_001) + "bb ", 12)),
+            "runs between words" => string.Concat(Enumerable.Repeat("x" + new string('a', 4_001) + new string(' ', 3_001) + "bb ", 6)),
             "punctuation" => string.Concat(Enumerable.Repeat("Wait!!!\n\n  ... (yes) -- \"no\"?\r\n\t", 2_500)),
             _ => string.Concat(Enumerable.Repeat("line\n\n\r\n  \n", 9_000)),
         };

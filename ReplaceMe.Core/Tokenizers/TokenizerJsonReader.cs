@@ -54,6 +54,9 @@ internal static class TokenizerJsonReader
             int? Lookup(string? token) =>
                 token is null ? null : added.FirstOrDefault(a => a.Content == token)?.Id ?? (vocab.TryGetValue(token, out var id) ? id : null);
             var (prefix, suffix) = root.TryGetProperty("post_processor", out var post) ? ReadTemplate(post, path, Lookup) : ([], []);
+            foreach (var id in prefix.Concat(suffix))
+                if (!vocab.ContainsValue(id) && !added.Any(a => a.Id == id))
+                    throw new CheckpointFormatException($"{path}: post_processor adds id {id}, which is neither a vocabulary token nor an added token.");
             int? bos = Lookup(config.BosToken) ?? (prefix.Count > 0 ? prefix[0] : null);
             int? eos = Lookup(config.EosToken) ?? (suffix.Count > 0 ? suffix[^1] : null);
             // An explicit flag in tokenizer_config.json decides, as Hugging Face's Llama fast tokenizer does.
