@@ -149,6 +149,7 @@ public static class CalibrationFile
     internal static async Task<List<string>> ReadParquetAsync(string path, string column, CancellationToken ct)
     {
         await using var stream = InputFile.OpenRegular(path, InputFile.Streamed, What);
+        ParquetFooter.Check(stream, path);
         int group = -1;
         try
         {

@@ -71,6 +71,7 @@ internal static class TaskRecordReader
     private static List<TaskRecord> ReadParquet(string path)
     {
         using var stream = InputFile.OpenRegular(path, InputFile.Streamed, "Task file");
+        Calibration.ParquetFooter.Check(stream, path);
         var records = new List<TaskRecord>();
         try
         {
