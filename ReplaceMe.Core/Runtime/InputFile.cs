@@ -260,7 +260,18 @@ internal static class InputFile
         }
         var status = new byte[256]; // System.Native's FileStatus is about 120 bytes; Mode is the second int32
         var utf8 = Encoding.UTF8.GetBytes(path + "\0");
-        int rc = NativeStat(utf8, status);
+        int rc;
+        try
+        {
+            rc = NativeStat(utf8, status);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // A host without the runtime's shim (NativeAOT links it statically): tell folders and missing files apart only.
+            if (System.IO.Directory.Exists(path)) return Directory;
+            if (!File.Exists(path)) throw new FileNotFoundException($"{what} '{path}' does not exist.", path);
+            return Regular;
+        }
         if (rc != 0)
         {
             if (!File.Exists(path) && !System.IO.Directory.Exists(path))
