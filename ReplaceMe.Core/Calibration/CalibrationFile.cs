@@ -148,7 +148,8 @@ public static class CalibrationFile
     /// </summary>
     internal static async Task<List<string>> ReadParquetAsync(string path, string column, CancellationToken ct)
     {
-        await using var stream = InputFile.OpenRegular(path, InputFile.Streamed, What);
+        var stream = InputFile.OpenRegular(path, InputFile.Streamed, What);
+        await using var disposeStream = stream.ConfigureAwait(false);
         ParquetFooter.Check(stream, path);
         int group = -1;
         try
