@@ -15,7 +15,7 @@ public class ByteLevelBpeTokenizerTests
         : ((char)(256 + Enumerable.Range(0, b).Count(x => !((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))))).ToString();
 
     /// <summary>Vocab: byte b has id b; merged tokens 256..260; added tokens 261 (&lt;|end|&gt;) and 262 (&lt;|bos|&gt;, the template's BOS).</summary>
-    private static JsonObject HandMade(bool pairForm)
+    internal static JsonObject HandMade(bool pairForm)
     {
         var vocab = new JsonObject();
         for (int b = 0; b < 256; b++) vocab[ByteChar(b)] = b;
@@ -138,7 +138,7 @@ public class ByteLevelBpeTokenizerTests
     /// Builds a GPT-2 tokenizer.json from tiktoken's ranks: a token of rank r is the merge of the two parts that BPE
     /// with only ranks below r leaves (the rule Hugging Face's tiktoken converter uses), merges ordered by r.
     /// </summary>
-    private static JsonObject Gpt2TokenizerJson()
+    internal static JsonObject Gpt2TokenizerJson()
     {
         var tokens = ReadGpt2Ranks();
         var ranks = tokens.ToDictionary(kv => Convert.ToHexString(kv.Value), kv => kv.Key);

@@ -13,7 +13,8 @@ public static class CalibrationBatches
     /// <summary>
     /// Tokenizes documents (with the tokenizer's special tokens, i.e. BOS), truncates each to
     /// <paramref name="maxLength"/> tokens and groups them, in order, into batches of <paramref name="batchSize"/>
-    /// (the last batch may be smaller: every document is used). Padding goes on <paramref name="padding"/>; only
+    /// (the last batch may be smaller: every document is used). A long document is tokenized only as far as needed for
+    /// its first <paramref name="maxLength"/> tokens (the same ids as tokenizing it whole and truncating). Padding goes on <paramref name="padding"/>; only
     /// positions with attention mask 1 ever enter statistics.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> or <paramref name="maxLength"/> is not positive.</exception>
@@ -30,9 +31,10 @@ public static class CalibrationBatches
         var sequences = new List<IReadOnlyList<int>>(documents.Count);
         foreach (var doc in documents)
         {
-            var ids = tokenizer.Encode(doc, addSpecialTokens: true);
+            // Only what is kept is tokenized: a 50 MB line costs as much as its first few thousand characters.
+            var ids = tokenizer.EncodeTruncated(doc, maxLength, addSpecialTokens: true);
             if (ids.Count == 0) continue;
-            sequences.Add(ids.Count > maxLength ? ids.Take(maxLength).ToArray() : ids);
+            sequences.Add(ids);
         }
         if (sequences.Count == 0)
             throw new PruningException($"None of the {documents.Count} calibration documents produced a token.");

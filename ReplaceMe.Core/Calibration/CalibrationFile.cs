@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Parquet;
 using Parquet.Schema;
+using ReplaceMe.Core.Runtime;
 
 namespace ReplaceMe.Core.Calibration;
 
@@ -33,9 +34,13 @@ public sealed record CalibrationFileOptions(
 /// </summary>
 public static class CalibrationFile
 {
+    private const string What = "Calibration file";
+
     /// <summary>Reads documents, choosing the format by extension.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="CheckpointFormatException">The file is malformed (JSONL errors name the line), lacks the column, or holds no documents.</exception>
+    /// <exception cref="CheckpointFormatException">The file is not a regular file (a FIFO or device is refused before it is
+    /// opened), is malformed (JSONL errors name the line, a key named twice included; Parquet errors the row group), has a
+    /// line over 64 Mi (67,108,864) characters, lacks the column, or holds no documents.</exception>
     public static async Task<IReadOnlyList<string>> ReadAsync(string path, CalibrationFileOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -62,12 +67,12 @@ public static class CalibrationFile
         var docs = new List<string>();
         if (split == TextSplit.Line)
         {
-            foreach (var line in File.ReadLines(path, Encoding.UTF8))
+            foreach (var line in InputFile.ReadLines(path, What))
                 if (!string.IsNullOrWhiteSpace(line)) docs.Add(line.Trim());
             return docs;
         }
         var current = new StringBuilder();
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        foreach (var line in InputFile.ReadLines(path, What))
         {
             if (string.IsNullOrWhiteSpace(line))
             {
@@ -91,7 +96,7 @@ public static class CalibrationFile
     {
         var docs = new List<string>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        foreach (var line in InputFile.ReadLines(path, What))
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
@@ -106,6 +111,7 @@ public static class CalibrationFile
                 var root = doc.RootElement;
                 if (root.ValueKind != JsonValueKind.Object)
                     throw new CheckpointFormatException($"{path} line {lineNo}: expected a JSON object, got {root.ValueKind}.");
+                InputFile.RefuseDuplicateKeys(root, $"{path} line {lineNo}");
                 if (!root.TryGetProperty(column, out var value))
                 {
                     var names = string.Join(", ", root.EnumerateObject().Select(p => p.Name));
@@ -135,36 +141,48 @@ public static class CalibrationFile
         return docs;
     }
 
+    /// <summary>
+    /// Reads a string column of every row group. Anything that goes wrong inside Parquet.Net (Thrift metadata, Snappy or
+    /// other codecs, a corrupt page asking for gigabytes) is reported as one <see cref="CheckpointFormatException"/>
+    /// naming the file and, once the row groups are being read, the row group.
+    /// </summary>
     internal static async Task<List<string>> ReadParquetAsync(string path, string column, CancellationToken ct)
     {
-        ParquetReader reader;
+        var stream = InputFile.OpenRegular(path, InputFile.Streamed, What);
+        await using var disposeStream = stream.ConfigureAwait(false);
+        ParquetFooter.Check(stream, path);
+        int group = -1;
         try
         {
-            reader = await ParquetReader.CreateAsync(path, cancellationToken: ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or NotSupportedException or Parquet.ParquetException)
-        {
-            throw new CheckpointFormatException($"{path}: not a readable Parquet file ({ex.Message}).", ex);
-        }
-        await using (reader.ConfigureAwait(false))
-        {
-            var fields = reader.Schema.GetDataFields();
-            var field = fields.FirstOrDefault(f => f.Name == column || f.Path.ToString() == column)
-                ?? throw new CheckpointFormatException($"{path}: no column '{column}' (columns: {string.Join(", ", fields.Select(f => f.Path.ToString()))}).");
-            // Parquet.Net 6 reports UTF-8 string columns as ReadOnlyMemory<char>.
-            if ((field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>)) || field.IsArray)
-                throw new CheckpointFormatException($"{path}: column '{column}' holds {(field.IsArray ? "lists of " : "")}{field.ClrType.Name}, expected strings.");
-            var docs = new List<string>();
-            for (int g = 0; g < reader.RowGroupCount; g++)
+            var reader = await ParquetReader.CreateAsync(stream, cancellationToken: ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                ct.ThrowIfCancellationRequested();
-                using var group = reader.OpenRowGroupReader(g);
-                var values = new string?[checked((int)group.RowCount)];
-                await group.ReadAsync(field, values.AsMemory(), null, ct).ConfigureAwait(false);
-                foreach (var v in values)
-                    if (!string.IsNullOrWhiteSpace(v)) docs.Add(v);
+                var fields = reader.Schema.GetDataFields();
+                var field = fields.FirstOrDefault(f => f.Name == column || f.Path.ToString() == column)
+                    ?? throw new CheckpointFormatException($"{path}: no column '{column}' (columns: {string.Join(", ", fields.Select(f => f.Path.ToString()))}).");
+                // Parquet.Net 6 reports UTF-8 string columns as ReadOnlyMemory<char>.
+                if ((field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>)) || field.IsArray)
+                    throw new CheckpointFormatException($"{path}: column '{column}' holds {(field.IsArray ? "lists of " : "")}{field.ClrType.Name}, expected strings.");
+                var docs = new List<string>();
+                for (group = 0; group < reader.RowGroupCount; group++)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    using var rowGroup = reader.OpenRowGroupReader(group);
+                    // A row count larger than the file can hold is corrupt metadata, not a reason to allocate it.
+                    if (rowGroup.RowCount < 0 || rowGroup.RowCount > stream.Length)
+                        throw new CheckpointFormatException($"{path}: row group {group} claims {rowGroup.RowCount} rows in a {stream.Length}-byte file (corrupt metadata).");
+                    var values = new string?[rowGroup.RowCount];
+                    await rowGroup.ReadAsync(field, values.AsMemory(), null, ct).ConfigureAwait(false);
+                    foreach (var v in values)
+                        if (!string.IsNullOrWhiteSpace(v)) docs.Add(v);
+                }
+                return docs;
             }
-            return docs;
+        }
+        catch (Exception ex) when (ex is not (ReplaceMeException or OperationCanceledException))
+        {
+            var where = group < 0 ? "" : $" (row group {group})";
+            throw new CheckpointFormatException($"{path}: not a readable Parquet file{where}: {ex.GetType().Name}: {ex.Message}", ex);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using ReplaceMe.Core.Runtime;
 using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Checkpoints;
@@ -37,7 +38,7 @@ internal sealed unsafe class MappedSafetensorsFile : IDisposable
             // The length of what the path resolves to: a Hub-cache snapshot holds symlinks into blobs/, and
             // FileInfo.Length would be the link's own size.
             long length;
-            using (var probe = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read)) length = probe.Length;
+            using (var probe = InputFile.OpenRegular(Path, InputFile.Streamed, "Safetensors file")) length = probe.Length;
             // The header was validated against the file length; a file that shrank since would fault on access.
             if (length < needed)
                 throw new CheckpointFormatException($"Safetensors file '{Path}' shrank to {length} bytes after its header was read; {needed} needed.");

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using ReplaceMe.Core.Runtime;
 
 namespace ReplaceMe.Core.Checkpoints;
 
@@ -39,7 +40,7 @@ internal sealed class SafetensorsHeader
         if (!File.Exists(path)) throw new CheckpointFormatException($"Safetensors file '{path}' does not exist.");
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            using var stream = InputFile.OpenRegular(path, InputFile.Streamed, "Safetensors file");
             long fileLength = stream.Length;
             if (fileLength < 8)
                 throw new CheckpointFormatException($"Safetensors file '{path}' is truncated: {fileLength} bytes, less than the 8-byte header length.");
@@ -98,6 +99,7 @@ internal sealed class SafetensorsHeader
             bool sawMetadata = false;
             foreach (var prop in root.EnumerateObject())
             {
+                InputFile.RefuseDuplicateKeys(prop.Value, $"Safetensors file '{path}', entry '{prop.Name}'");
                 if (prop.Name == "__metadata__")
                 {
                     if (sawMetadata) throw new CheckpointFormatException($"Safetensors file '{path}': '__metadata__' appears twice.");

@@ -153,11 +153,7 @@ public sealed class SafetensorsReader : IDisposable
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-        }
-        catch (JsonException ex)
-        {
-            throw new CheckpointFormatException($"Shard index '{indexPath}' is not valid JSON: {ex.Message}", ex);
+            doc = InputFile.ParseJson(indexPath, InputFile.ShardIndexMaxBytes, "Shard index");
         }
         catch (IOException ex)
         {

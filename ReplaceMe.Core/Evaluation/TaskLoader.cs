@@ -1,3 +1,5 @@
+using ReplaceMe.Core.Runtime;
+
 namespace ReplaceMe.Core.Evaluation;
 
 /// <summary>
@@ -64,7 +66,7 @@ public static class TaskLoader
         if (!File.Exists(path)) throw new FileNotFoundException($"Text file '{path}' does not exist.", path);
         var docs = new List<string>();
         var current = new List<string>();
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in InputFile.ReadLines(path, "Text file"))
         {
             if (line.Trim().Length == 0)
             {

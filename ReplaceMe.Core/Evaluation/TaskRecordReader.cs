@@ -2,6 +2,7 @@ using System.Collections;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Parquet.Serialization;
+using ReplaceMe.Core.Runtime;
 
 namespace ReplaceMe.Core.Evaluation;
 
@@ -30,12 +31,12 @@ internal static class TaskRecordReader
 
     private static List<TaskRecord> ReadJson(string path)
     {
-        var text = File.ReadAllText(path);
+        var text = DecodeUtf8(InputFile.ReadAllBytes(path, InputFile.TaskFileMaxBytes, "Task file"));
         var records = new List<TaskRecord>();
         if (text.TrimStart().StartsWith('['))
         {
             JsonArray array;
-            try { array = JsonNode.Parse(text) as JsonArray ?? throw new CheckpointFormatException($"{path}: expected a JSON array of objects."); }
+            try { array = ParseNode(text, path) as JsonArray ?? throw new CheckpointFormatException($"{path}: expected a JSON array of objects."); }
             catch (JsonException ex) { throw new CheckpointFormatException($"{path}: malformed JSON array: {ex.Message}", ex); }
             for (int i = 0; i < array.Count; i++)
                 records.Add(new TaskRecord(path, i + 1, array[i] as JsonObject ?? throw new CheckpointFormatException($"{path}: element {i + 1} is not a JSON object.")));
@@ -48,16 +49,29 @@ internal static class TaskRecordReader
             line++;
             if (string.IsNullOrWhiteSpace(raw)) continue;
             JsonNode? node;
-            try { node = JsonNode.Parse(raw); }
+            try { node = ParseNode(raw, $"{path}:{line}"); }
             catch (JsonException ex) { throw new CheckpointFormatException($"{path}:{line}: malformed JSON: {ex.Message}", ex); }
             records.Add(new TaskRecord(path, line, node as JsonObject ?? throw new CheckpointFormatException($"{path}:{line}: expected a JSON object on the line.")));
         }
         return records;
     }
 
+    // File.ReadAllText's decoding: UTF-8 with an optional BOM.
+    private static string DecodeUtf8(byte[] bytes) =>
+        bytes.AsSpan().StartsWith("\uFEFF"u8) ? System.Text.Encoding.UTF8.GetString(bytes, 3, bytes.Length - 3) : System.Text.Encoding.UTF8.GetString(bytes);
+
+    // JSON with a key named twice is refused (readers disagree on which value wins).
+    private static JsonNode? ParseNode(string json, string where)
+    {
+        using var doc = JsonDocument.Parse(json);
+        InputFile.RefuseDuplicateKeys(doc.RootElement, where);
+        return JsonNode.Parse(json);
+    }
+
     private static List<TaskRecord> ReadParquet(string path)
     {
-        using var stream = File.OpenRead(path);
+        using var stream = InputFile.OpenRegular(path, InputFile.Streamed, "Task file");
+        Calibration.ParquetFooter.Check(stream, path);
         var records = new List<TaskRecord>();
         try
         {
@@ -69,9 +83,9 @@ internal static class TaskRecordReader
                 records.Add(new TaskRecord(path, row, (JsonObject)ToJson(dict)!));
             }
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or NotSupportedException or InvalidOperationException or ArgumentException)
+        catch (Exception ex) when (ex is not (ReplaceMeException or OperationCanceledException))
         {
-            throw new CheckpointFormatException($"{path}: not a readable Parquet file: {ex.Message}", ex);
+            throw new CheckpointFormatException($"{path}: not a readable Parquet file: {ex.GetType().Name}: {ex.Message}", ex);
         }
         return records;
     }

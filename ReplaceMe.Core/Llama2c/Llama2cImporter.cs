@@ -40,7 +40,7 @@ public static partial class Llama2cImporter
         TorchRuntime.EnsureLoaded();
         logger ??= NullLogger.Instance;
 
-        using var stream = File.OpenRead(weightsPath);
+        using var stream = InputFile.OpenRegular(weightsPath, InputFile.Streamed, "llama2.c weights");
         var header = Llama2cHeader.Read(weightsPath, stream);
         if (stream.Length != header.ExpectedFileBytes)
             throw new CheckpointFormatException(

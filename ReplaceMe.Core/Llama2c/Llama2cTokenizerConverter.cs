@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using ReplaceMe.Core.Runtime;
 
 namespace ReplaceMe.Core.Llama2c;
 
@@ -39,7 +40,7 @@ public static class Llama2cTokenizerConverter
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path)) throw new CheckpointFormatException($"llama2.c tokenizer '{path}' does not exist.");
-        var bytes = File.ReadAllBytes(path);
+        var bytes = InputFile.ReadAllBytes(path, InputFile.Llama2cTokenizerMaxBytes, "llama2.c tokenizer");
         var pieces = new List<(byte[], float)>(vocabSize);
         int pos = 4;
         if (bytes.Length < 4) throw new CheckpointFormatException($"llama2.c tokenizer '{path}' is truncated: no header.");

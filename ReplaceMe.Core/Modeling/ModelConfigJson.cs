@@ -23,15 +23,12 @@ public static class ModelConfigJson
         ArgumentException.ThrowIfNullOrEmpty(configJsonPath);
         if (!File.Exists(configJsonPath))
             throw new CheckpointFormatException($"Model config '{configJsonPath}' does not exist (expected a Hugging Face config.json).");
+        // A FIFO or device is refused, the size capped, and a key named twice reported (readers disagree on which wins).
         JsonNode? node;
-        try
+        using (var doc = InputFile.ParseJson(configJsonPath, InputFile.ConfigJsonMaxBytes, "Model config",
+            new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }))
         {
-            node = JsonNode.Parse(File.ReadAllText(configJsonPath, Encoding.UTF8),
-                documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException ex)
-        {
-            throw new CheckpointFormatException($"Model config '{configJsonPath}' is not valid JSON: {ex.Message}", ex);
+            node = doc.RootElement.ValueKind == JsonValueKind.Object ? JsonObject.Create(doc.RootElement)!.DeepClone() : null;
         }
         return node is JsonObject obj
             ? Parse(obj, configJsonPath)

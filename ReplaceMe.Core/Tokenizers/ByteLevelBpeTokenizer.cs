@@ -33,6 +33,8 @@ internal sealed record ByteLevelBpeDefinition
     public int? EosId { get; init; }
     /// <summary>Padding id named by the config.</summary>
     public int? PadId { get; init; }
+    /// <summary>Longest time one regex match may take.</summary>
+    public TimeSpan MatchTimeout { get; init; } = PreTokenSplit.DefaultMatchTimeout;
 }
 
 /// <summary>
@@ -71,10 +73,13 @@ internal sealed class ByteLevelBpeTokenizer : ITextTokenizer
         }
         _idToToken = new Dictionary<int, string>(definition.Vocab.Count);
         foreach (var (token, id) in definition.Vocab) _idToToken[id] = token;
-        _addedById = definition.AddedTokens.ToDictionary(t => t.Id);
+        _addedById = new Dictionary<int, AddedToken>();
+        foreach (var t in definition.AddedTokens)
+            if (!_addedById.TryAdd(t.Id, t))
+                throw new CheckpointFormatException($"{definition.SourcePath}: added token id {t.Id} is given twice.");
         _addedByContent = new Dictionary<string, AddedToken>(StringComparer.Ordinal);
         foreach (var t in definition.AddedTokens) _addedByContent.TryAdd(t.Content, t);
-        _addedTokenRegex = BuildAddedTokenRegex(definition.AddedTokens);
+        _addedTokenRegex = BuildAddedTokenRegex(definition.AddedTokens, definition.MatchTimeout);
         int maxId = Math.Max(definition.Vocab.Count == 0 ? -1 : definition.Vocab.Values.Max(), definition.AddedTokens.Count == 0 ? -1 : definition.AddedTokens.Max(t => t.Id));
         VocabSize = maxId + 1;
     }
@@ -93,11 +98,19 @@ internal sealed class ByteLevelBpeTokenizer : ITextTokenizer
         int last = 0;
         if (_addedTokenRegex is not null)
         {
-            for (var m = _addedTokenRegex.Match(normalized); m.Success; m = m.NextMatch())
+            try
             {
-                if (m.Index > last) EncodeOrdinary(normalized[last..m.Index], ids);
-                ids.Add(_addedByContent[m.Groups["tok"].Value].Id);
-                last = m.Index + m.Length;
+                for (var m = _addedTokenRegex.Match(normalized); m.Success; m = m.NextMatch())
+                {
+                    if (m.Index > last) EncodeOrdinary(normalized[last..m.Index], ids);
+                    ids.Add(_addedByContent[m.Groups["tok"].Value].Id);
+                    last = m.Index + m.Length;
+                }
+            }
+            catch (RegexMatchTimeoutException ex)
+            {
+                throw new CheckpointFormatException(
+                    $"{_def.SourcePath}: matching the added tokens took longer than {ex.MatchTimeout.TotalSeconds:0.###} s on a {normalized.Length}-character text.", ex);
             }
         }
         if (last < normalized.Length) EncodeOrdinary(normalized[last..], ids);
@@ -190,13 +203,13 @@ internal sealed class ByteLevelBpeTokenizer : ITextTokenizer
         return result;
     }
 
-    private static Regex? BuildAddedTokenRegex(IReadOnlyList<AddedToken> tokens)
+    private static Regex? BuildAddedTokenRegex(IReadOnlyList<AddedToken> tokens, TimeSpan timeout)
     {
         if (tokens.Count == 0) return null;
         // Longest first: .NET alternation takes the first alternative that matches at the leftmost position.
         var parts = tokens.Where(t => t.Content.Length > 0).OrderByDescending(t => t.Content.Length).Select(t =>
             (t.LeftStrip ? @"\s*" : "") + (t.SingleWord ? @"(?<!\w)" : "") + "(?<tok>" + Regex.Escape(t.Content) + ")"
             + (t.SingleWord ? @"(?!\w)" : "") + (t.RightStrip ? @"\s*" : ""));
-        return new Regex(string.Join("|", parts), RegexOptions.CultureInvariant);
+        return new Regex(string.Join("|", parts), RegexOptions.CultureInvariant, timeout);
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Tokenizers;
+using ReplaceMe.Core.Runtime;
 
 namespace ReplaceMe.Core.Tokenizers;
 
@@ -16,25 +17,31 @@ internal sealed class SentencePieceTextTokenizer : ITextTokenizer
     private readonly bool _addEos;
     private readonly int? _padId;
 
-    private SentencePieceTextTokenizer(LlamaTokenizer tokenizer, bool addBos, bool addEos, int? padId)
+    private SentencePieceTextTokenizer(LlamaTokenizer tokenizer, bool addBos, bool addEos, int? padId, IEnumerable<int> specialIds)
     {
         _tokenizer = tokenizer;
         _addBos = addBos;
         _addEos = addEos;
         _padId = padId;
-        VocabSize = tokenizer.Vocabulary.Count == 0 ? 0 : tokenizer.Vocabulary.Values.Max() + 1;
+        // Special tokens from tokenizer_config.json may lie past the model's pieces (a <pad> appended at 32000).
+        VocabSize = tokenizer.Vocabulary.Values.Concat(specialIds).DefaultIfEmpty(-1).Max() + 1;
     }
 
     /// <summary>Loads <paramref name="modelPath"/>; BOS/EOS flags and added special tokens from <paramref name="config"/>
     /// (defaults: add BOS, not EOS, as Llama 2 does).</summary>
-    /// <exception cref="CheckpointFormatException">The file is not a SentencePiece BPE model.</exception>
+    /// <exception cref="CheckpointFormatException">The file is not a regular file of at most
+    /// <see cref="InputFile.TokenizerModelMaxBytes"/>, not a SentencePiece BPE model, or tokenizer_config.json gives an
+    /// added token an id out of range.</exception>
     public static SentencePieceTextTokenizer Load(string modelPath, TokenizerConfigJson config)
     {
         bool addBos = config.AddBosToken ?? true, addEos = config.AddEosToken ?? false;
         // Special tokens are matched whole in the input text, as Hugging Face does with added_tokens_decoder.
-        var special = config.AddedTokens.Where(kv => kv.Value.Special).ToDictionary(kv => kv.Value.Content, kv => kv.Key);
+        var special = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (id, (content, isSpecial)) in config.AddedTokens)
+            if (isSpecial && !special.TryAdd(content, id))
+                throw new CheckpointFormatException($"{config.SourcePath}: added token '{content}' appears with two ids ({special[content]} and {id}).");
         LlamaTokenizer tokenizer;
-        using var stream = File.OpenRead(modelPath);
+        using var stream = InputFile.OpenRegular(modelPath, InputFile.TokenizerModelMaxBytes, "SentencePiece model");
         try
         {
             tokenizer = LlamaTokenizer.Create(stream, addBos, addEos, special.Count > 0 ? special : null);
@@ -43,8 +50,9 @@ internal sealed class SentencePieceTextTokenizer : ITextTokenizer
         {
             throw new CheckpointFormatException($"{modelPath}: not a readable SentencePiece BPE model ({ex.Message})", ex);
         }
+        config.CheckAddedTokenIds(tokenizer.Vocabulary.Count);
         int? padId = config.PadToken is { } pad && tokenizer.Vocabulary.TryGetValue(pad, out var p) ? p : null;
-        return new SentencePieceTextTokenizer(tokenizer, addBos, addEos, padId);
+        return new SentencePieceTextTokenizer(tokenizer, addBos, addEos, padId, special.Values);
     }
 
     public int VocabSize { get; }

@@ -6,7 +6,8 @@ namespace ReplaceMe.Core.Tokenizers;
 public static class TokenizerExtensions
 {
     /// <summary>
-    /// Encodes <paramref name="texts"/>, truncates each to its first <paramref name="maxLength"/> ids, and pads them into
+    /// Encodes <paramref name="texts"/>, truncates each to its first <paramref name="maxLength"/> ids (a long text is
+    /// tokenized only as far as those ids need, with the same result), and pads them into
     /// a <see cref="TokenBatch"/> (<c>[B, T]</c> ids and mask, T = longest row) with the tokenizer's pad id.
     /// </summary>
     /// <param name="tokenizer">The tokenizer.</param>
@@ -27,9 +28,9 @@ public static class TokenizerExtensions
         var sequences = new List<IReadOnlyList<int>>(texts.Count);
         for (int i = 0; i < texts.Count; i++)
         {
-            var ids = tokenizer.Encode(texts[i], addSpecialTokens);
+            var ids = tokenizer.EncodeTruncated(texts[i], maxLength, addSpecialTokens);
             if (ids.Count == 0) throw new ArgumentException($"Text {i} encodes to no tokens.", nameof(texts));
-            sequences.Add(ids.Count > maxLength ? ids.Take(maxLength).ToList() : ids);
+            sequences.Add(ids);
         }
         return TokenBatch.FromSequences(sequences, tokenizer.PadId, side, device);
     }

@@ -1,5 +1,7 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using ReplaceMe.Core.Runtime;
 
 namespace ReplaceMe.Core.Tokenizers;
 
@@ -20,7 +22,10 @@ internal static class TokenizerJsonReader
     /// <summary>Loads the tokenizer; <paramref name="config"/> supplies BOS/EOS names and flags.</summary>
     /// <exception cref="CheckpointFormatException">Malformed file: the message names it and the key.</exception>
     /// <exception cref="UnsupportedModelException">A component this reader does not implement.</exception>
-    public static ByteLevelBpeTokenizer Load(string path, TokenizerConfigJson config)
+    public static ByteLevelBpeTokenizer Load(string path, TokenizerConfigJson config) => Load(path, config, PreTokenSplit.DefaultMatchTimeout);
+
+    /// <summary><see cref="Load(string, TokenizerConfigJson)"/> with the regex match time limit given (tests use a short one).</summary>
+    internal static ByteLevelBpeTokenizer Load(string path, TokenizerConfigJson config, TimeSpan matchTimeout)
     {
         using var doc = Parse(path);
         var root = doc.RootElement;
@@ -40,14 +45,18 @@ internal static class TokenizerJsonReader
 
             var vocab = ReadVocab(model, path);
             var merges = ReadMerges(model, path);
-            var added = ReadAddedTokens(root, path);
+            var added = ReadAddedTokens(root, path, vocab.Count);
+            config.CheckAddedTokenIds((long)vocab.Count + added.Count);
             var splits = new List<PreTokenSplit>();
             bool addPrefixSpace = false;
-            if (root.TryGetProperty("pre_tokenizer", out var pre)) ReadPreTokenizer(pre, path, splits, ref addPrefixSpace);
+            if (root.TryGetProperty("pre_tokenizer", out var pre)) ReadPreTokenizer(pre, path, splits, ref addPrefixSpace, matchTimeout);
 
             int? Lookup(string? token) =>
                 token is null ? null : added.FirstOrDefault(a => a.Content == token)?.Id ?? (vocab.TryGetValue(token, out var id) ? id : null);
             var (prefix, suffix) = root.TryGetProperty("post_processor", out var post) ? ReadTemplate(post, path, Lookup) : ([], []);
+            foreach (var id in prefix.Concat(suffix))
+                if (!vocab.ContainsValue(id) && !added.Any(a => a.Id == id))
+                    throw new CheckpointFormatException($"{path}: post_processor adds id {id}, which is neither a vocabulary token nor an added token.");
             int? bos = Lookup(config.BosToken) ?? (prefix.Count > 0 ? prefix[0] : null);
             int? eos = Lookup(config.EosToken) ?? (suffix.Count > 0 ? suffix[^1] : null);
             // An explicit flag in tokenizer_config.json decides, as Hugging Face's Llama fast tokenizer does.
@@ -68,6 +77,7 @@ internal static class TokenizerJsonReader
                 BosId = bos,
                 EosId = eos,
                 PadId = Lookup(config.PadToken),
+                MatchTimeout = matchTimeout,
             });
         }
         catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
@@ -80,11 +90,11 @@ internal static class TokenizerJsonReader
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            return InputFile.ParseJson(path, InputFile.TokenizerJsonMaxBytes, "Tokenizer");
         }
-        catch (JsonException ex)
+        catch (CheckpointFormatException ex) when (ex.InnerException is JsonException json)
         {
-            throw new CheckpointFormatException($"{path}: not valid JSON ({ex.Message})", ex);
+            throw new CheckpointFormatException($"{path}: not valid JSON ({json.Message})", json);
         }
     }
 
@@ -106,8 +116,8 @@ internal static class TokenizerJsonReader
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in v.EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id) || id < 0)
-                throw new CheckpointFormatException($"{path}: model.vocab['{p.Name}'] is not a non-negative integer id.");
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id) || id < 0 || id == int.MaxValue)
+                throw new CheckpointFormatException($"{path}: model.vocab['{p.Name}'] is not a non-negative integer id below {int.MaxValue}.");
             vocab[p.Name] = id;
         }
         return vocab;
@@ -141,33 +151,46 @@ internal static class TokenizerJsonReader
         return merges;
     }
 
-    private static List<AddedToken> ReadAddedTokens(JsonElement root, string path)
+    // Ids must lie in [0, vocab + added): Hugging Face numbers an added token that is not in the vocabulary after the
+    // vocabulary and the added tokens before it, so no larger id can come from a consistent file.
+    private static List<AddedToken> ReadAddedTokens(JsonElement root, string path, int vocabCount)
     {
         var list = new List<AddedToken>();
         if (!root.TryGetProperty("added_tokens", out var a) || a.ValueKind != JsonValueKind.Array) return list;
+        long limit = (long)vocabCount + a.GetArrayLength();
+        var ids = new HashSet<int>();
         foreach (var e in a.EnumerateArray())
         {
-            if (!e.TryGetProperty("id", out var id) || !e.TryGetProperty("content", out var content))
-                throw new CheckpointFormatException($"{path}: every added_tokens entry needs 'id' and 'content'.");
+            if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("id", out var id) || !e.TryGetProperty("content", out var content)
+                || content.ValueKind != JsonValueKind.String)
+                throw new CheckpointFormatException($"{path}: every added_tokens entry needs an integer 'id' and a string 'content'.");
+            var text = content.GetString()!;
+            if (id.ValueKind != JsonValueKind.Number || !id.TryGetInt64(out var value))
+                throw new CheckpointFormatException($"{path}: added token '{text}' has id {id.GetRawText()}, not an integer.");
+            if (value < 0 || value >= limit)
+                throw new CheckpointFormatException(
+                    $"{path}: added token '{text}' has id {value}, outside 0..{limit - 1} (the {vocabCount} vocabulary tokens and {a.GetArrayLength()} added tokens).");
+            if (!ids.Add((int)value))
+                throw new CheckpointFormatException($"{path}: added token id {value} ('{text}') is given twice.");
             bool Flag(string k) => e.TryGetProperty(k, out var f) && f.ValueKind == JsonValueKind.True;
-            list.Add(new AddedToken(id.GetInt32(), content.GetString() ?? "", Flag("special"), Flag("lstrip"), Flag("rstrip"), Flag("single_word")));
+            list.Add(new AddedToken((int)value, text, Flag("special"), Flag("lstrip"), Flag("rstrip"), Flag("single_word")));
         }
         return list;
     }
 
-    private static void ReadPreTokenizer(JsonElement e, string path, List<PreTokenSplit> splits, ref bool addPrefixSpace)
+    private static void ReadPreTokenizer(JsonElement e, string path, List<PreTokenSplit> splits, ref bool addPrefixSpace, TimeSpan timeout)
     {
         if (e.ValueKind == JsonValueKind.Null) return;
         var type = e.GetProperty("type").GetString();
         switch (type)
         {
             case "Sequence":
-                foreach (var child in e.GetProperty("pretokenizers").EnumerateArray()) ReadPreTokenizer(child, path, splits, ref addPrefixSpace);
+                foreach (var child in e.GetProperty("pretokenizers").EnumerateArray()) ReadPreTokenizer(child, path, splits, ref addPrefixSpace, timeout);
                 break;
             case "ByteLevel":
                 addPrefixSpace |= e.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
                 bool useRegex = !e.TryGetProperty("use_regex", out var ur) || ur.ValueKind != JsonValueKind.False;
-                if (useRegex) splits.Add(new PreTokenSplit(PreTokenSplit.Gpt2Pattern, removeMatches: false));
+                if (useRegex) splits.Add(new PreTokenSplit(PreTokenSplit.Gpt2Pattern, removeMatches: false, path, timeout));
                 break;
             case "Split":
                 if (e.TryGetProperty("invert", out var inv) && inv.ValueKind == JsonValueKind.True)
@@ -177,12 +200,12 @@ internal static class TokenizerJsonReader
                     throw new UnsupportedModelException($"{path}: Split behavior '{behavior}' is not supported (Isolated, Removed).");
                 var pattern = e.GetProperty("pattern");
                 string regex = pattern.TryGetProperty("Regex", out var r) ? r.GetString()!
-                    : System.Text.RegularExpressions.Regex.Escape(pattern.GetProperty("String").GetString()!);
-                splits.Add(new PreTokenSplit(regex, behavior == "Removed"));
+                    : Regex.Escape(pattern.GetProperty("String").GetString()!);
+                splits.Add(new PreTokenSplit(regex, behavior == "Removed", path, timeout));
                 break;
             case "Digits":
                 bool individual = e.TryGetProperty("individual_digits", out var ind) && ind.ValueKind == JsonValueKind.True;
-                splits.Add(new PreTokenSplit(individual ? @"\p{N}" : @"\p{N}+", removeMatches: false));
+                splits.Add(new PreTokenSplit(individual ? @"\p{N}" : @"\p{N}+", removeMatches: false, path, timeout));
                 break;
             default:
                 throw new UnsupportedModelException($"{path}: pre-tokenizer '{type}' is not supported for byte-level BPE.");
