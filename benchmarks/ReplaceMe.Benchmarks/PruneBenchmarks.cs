@@ -46,7 +46,7 @@ internal static class PruneWorkload
 /// <summary>
 /// Forward work and wall time of a prune with the candidates' statistics fed in the profile pass against the same
 /// prune with the fit in a second pass (<c>StatisticsBudgetBytes = 0</c>), for the default angular + least squares
-/// and for replacement-aware selection; the two settings alternate within one run.
+/// and for replacement-aware selection; the two settings alternate within one run, on 1 torch thread.
 /// </summary>
 internal sealed class PrunePassesBenchmark : IBenchmark
 {
@@ -59,6 +59,7 @@ internal sealed class PrunePassesBenchmark : IBenchmark
         int layers = 12, reps = settings.Quick ? 1 : 3;
         var batches = PruneWorkload.Batches(settings.Quick ? 4 : 8, 4, settings.Quick ? 64 : 128);
         var results = new List<Measurement>();
+        using var threads = TorchThreads.Use(1);                              // the CLI default; see the "threads" benchmark
         try
         {
             foreach (var (label, options) in new[]
