@@ -112,6 +112,6 @@ internal static class PruneCommand
             o.WriteLine($"  {c.Report.Estimator}: {c.Report.Tokens} tokens, {c.Report.Elapsed.TotalSeconds:F1} s, relative residual {F(c.Report.RelativeResidual)}, " +
                         $"cosine {F(c.Report.CosineBefore)} -> {F(c.Report.CosineAfter)}");
         }
-        o.WriteLine($"blocks {r.OriginalBlockCount} -> {r.Model.BlockCount}; total {r.Timings["total"].TotalSeconds:F1} s, peak working set {r.PeakWorkingSetBytes >> 20} MiB");
+        o.WriteLine($"blocks {r.OriginalBlockCount} -> {r.Model.BlockCount}; total {r.Timings["total"].TotalSeconds:F1} s, peak working set {r.PeakWorkingSetBytes >> 20} MiB, {r.ForwardEquivalents.ToString("F2", CultureInfo.InvariantCulture)} forward-equivalents over the calibration data");
     }
 }
