@@ -30,7 +30,8 @@ public interface ILayerSelector
 }
 
 /// <summary>Everything a selector may use.</summary>
-/// <param name="Model">The model as it is before any removal.</param>
+/// <param name="Model">The model as it is before any removal (inside <c>ReplaceMePruner.Prune</c>, the pipeline's
+/// adapter over the caller's model, which counts the blocks run: use it only through <see cref="ITransformerAdapter"/>).</param>
 /// <param name="Profile">Distances between block outputs measured in one calibration pass.</param>
 /// <param name="BlocksPerCut">n, the number of consecutive blocks per cut.</param>
 /// <param name="CutCount">How many disjoint cuts of n blocks to choose (the paper's num_A).</param>
