@@ -13,14 +13,12 @@ namespace ReplaceMe.Core.Modeling;
 internal sealed class DecoderAttention : nn.Module
 {
     private readonly int _heads, _kvHeads, _headDim;
-    private readonly Scalar _scaleScalar;
 
     public DecoderAttention(ModelConfig config, Device device, ScalarType dtype) : base(nameof(DecoderAttention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        _scaleScalar = HeldScalars.Hold(1.0 / Math.Sqrt(_headDim)); // held for the module's lifetime: see RmsNorm on TorchSharp's Scalar handles
         QProj = nn.Linear(config.HiddenSize, _heads * _headDim, config.QkvBias, device, dtype);
         KProj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, device, dtype);
         VProj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, device, dtype);
@@ -66,11 +64,19 @@ internal sealed class DecoderAttention : nn.Module
         if (data.Cache is not null) (k, v) = data.Cache.Append(layerIndex, k, v); // [B, Hkv, Tk, hd]
         k = RepeatKv(k);
         v = RepeatKv(v);
-        var scores = (q.matmul(k.transpose(2, 3)) * _scaleScalar).add(data.MaskBias, HeldScalars.One);             // [B, H, T, Tk]
-        var probs = scores.softmax(-1, Precision.AtLeastFloat32(q.dtype)).to(q.dtype); // softmax in >= float32 like HF
-        var context = probs.matmul(v).transpose(1, 2).reshape(b, t, _heads * _headDim); // [B, T, H*hd]
+        var context = Attend(q, k, v, data.MaskBias).transpose(1, 2).reshape(b, t, _heads * _headDim); // [B, T, H*hd]
         return OProj.forward(context).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// softmax(q·kᵀ/√hd + bias)·v with LibTorch's fused kernel (no probability tensor in q's dtype is materialised).
+    /// <paramref name="q"/> <c>[B, H, T, hd]</c>, <paramref name="k"/> and <paramref name="v"/> <c>[B, H, Tk, hd]</c> (KV heads
+    /// already expanded), <paramref name="maskBias"/> <c>[B, 1, T, Tk]</c>, additive, in q's dtype. The bias carries
+    /// causality, padding and the sliding window (<see cref="DecoderModel"/>'s BuildMaskBias), so the kernel's own causal
+    /// flag stays off; its scale is the default 1/√hd. Returns <c>[B, H, T, hd]</c>.
+    /// </summary>
+    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor maskBias) =>
+        nn.functional.scaled_dot_product_attention(q, k, v, maskBias, 0.0, false);
 
     /// <summary>Repeats each KV head for its group of query heads: <c>[B, Hkv, T, hd]</c> → <c>[B, H, T, hd]</c>.</summary>
     private Tensor RepeatKv(Tensor kv)
@@ -79,12 +85,5 @@ internal sealed class DecoderAttention : nn.Module
         if (groups == 1) return kv;
         long b = kv.shape[0], t = kv.shape[2];
         return kv.unsqueeze(2).expand(b, _kvHeads, groups, t, _headDim).reshape(b, _heads, t, _headDim);
-    }
-
-    /// <summary>Releases the held scalar with the module.</summary>
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) _scaleScalar.Dispose();
-        base.Dispose(disposing);
     }
 }

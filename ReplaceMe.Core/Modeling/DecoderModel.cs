@@ -93,7 +93,7 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
     /// <inheritdoc/>
     public DecoderState Embed(Tensor inputIds, Tensor attentionMask) => EmbedCore(inputIds, attentionMask, null);
 
-    private DecoderState EmbedCore(Tensor inputIds, Tensor attentionMask, KvCache? cache)
+    internal DecoderState EmbedCore(Tensor inputIds, Tensor attentionMask, KvCache? cache)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         ArgumentNullException.ThrowIfNull(attentionMask);

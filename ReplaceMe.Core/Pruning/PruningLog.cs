@@ -19,6 +19,12 @@ internal static partial class PruningLog
     [LoggerMessage(EventId = 604, Level = LogLevel.Information, Message = "Pruned model has {Blocks} blocks; total {Seconds:F1} s, peak working set {PeakMiB} MiB")]
     public static partial void Done(ILogger logger, int blocks, double seconds, long peakMiB);
 
+    [LoggerMessage(EventId = 606, Level = LogLevel.Information, Message = "Calibration forward work: {Passes:F2} forward-equivalents ({Detail})")]
+    public static partial void Passes(ILogger logger, double passes, string detail);
+
+    [LoggerMessage(EventId = 607, Level = LogLevel.Information, Message = "The first cut is fitted in a second pass: {Reason}")]
+    public static partial void SecondPass(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 605, Level = LogLevel.Information, Message = "Saved pruned model to {Path}")]
     public static partial void Saved(ILogger logger, string path);
 }

@@ -44,6 +44,21 @@ public sealed record PruningOptions
     /// <summary>RAM budget for stored token rows (cosine estimator) before they spill to a temporary file.</summary>
     public long MemoryBudgetBytes { get; init; } = 2L << 30;
 
+    /// <summary>
+    /// Memory for the candidates' streamed statistics kept during the profile pass, so that the first cut's transform
+    /// needs no second pass over the calibration data: least squares keeps 2·d² float64 (plus its diagnostic sample) per
+    /// candidate start, plus the rows of at most n pending fold blocks of one batch. When every candidate does not fit,
+    /// or the estimator keeps token rows (cosine, custom estimators), the cut is fitted in a second pass as before.
+    /// 0 always uses the second pass. Results are the same either way.
+    /// </summary>
+    public long StatisticsBudgetBytes { get; init; } = 2L << 30;
+
+    /// <summary>
+    /// LibTorch intra-op threads for the run (set for its duration with <see cref="Runtime.TorchThreads"/> and
+    /// restored afterwards); null leaves the process setting alone.
+    /// </summary>
+    public int? Threads { get; init; }
+
     /// <summary>Device for the estimators' solves; null uses the model's device.</summary>
     public Device? EstimationDevice { get; init; }
 
@@ -102,6 +117,8 @@ public sealed record PruningOptions
             throw new ArgumentException($"HeldOutFraction must be in [0, 1); got {HeldOutFraction}.");
         if (BatchSize < 1) throw new ArgumentException($"BatchSize must be ≥ 1; got {BatchSize}.");
         if (MaxLength < 1) throw new ArgumentException($"MaxLength must be ≥ 1; got {MaxLength}.");
+        if (StatisticsBudgetBytes < 0) throw new ArgumentException($"StatisticsBudgetBytes must be ≥ 0; got {StatisticsBudgetBytes}.");
+        if (Threads is < 1) throw new ArgumentException($"Threads must be ≥ 1 when set; got {Threads}.");
         if (MemoryBudgetBytes < 0) throw new ArgumentException($"MemoryBudgetBytes must be ≥ 0; got {MemoryBudgetBytes}.");
         if (MaxDistanceLength is { } m && m < n)
             throw new ArgumentException($"MaxDistanceLength ({m}) must be at least n ({n}).");

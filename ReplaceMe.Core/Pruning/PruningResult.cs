@@ -21,8 +21,9 @@ public sealed class PruningResult : IDisposable
         ITransformerAdapter model, int originalBlockCount, int blocksPerCut, IReadOnlyList<CutOutcome> outcomes,
         DistanceProfile profile, LayerSelection selection, string selectorName, string estimatorName,
         PruningOptions options, IReadOnlyDictionary<string, TimeSpan> timings, long peakWorkingSetBytes,
-        CalibrationSummary calibration, ILogger? logger)
+        CalibrationSummary calibration, double forwardEquivalents, ILogger? logger)
     {
+        ForwardEquivalents = forwardEquivalents;
         Model = model;
         OriginalBlockCount = originalBlockCount;
         BlocksPerCut = blocksPerCut;
@@ -73,6 +74,14 @@ public sealed class PruningResult : IDisposable
 
     /// <summary>Peak working set of the process at the end of the run (<see cref="System.Diagnostics.Process.PeakWorkingSet64"/>).</summary>
     public long PeakWorkingSetBytes { get; }
+
+    /// <summary>
+    /// Model blocks the run executed, in forward passes over the calibration data: Σ (blocks run × positions) /
+    /// (original blocks × positions of every calibration batch, held-out ones included). 1.0 is one full forward pass
+    /// (without the head); the angular selector with least squares and one cut needs 1.0, the same run with the fit in
+    /// a second pass 1 + (end of the cut) / blocks.
+    /// </summary>
+    public double ForwardEquivalents { get; }
 
     /// <summary>What the calibration data was (source, fingerprint, counts).</summary>
     public CalibrationSummary Calibration { get; }

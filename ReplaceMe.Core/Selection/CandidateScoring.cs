@@ -20,20 +20,48 @@ internal sealed class CandidateScoring : IDisposable
     private readonly List<int> _starts;
     private readonly Dictionary<int, ITransformFit> _fits = [];
     private readonly Dictionary<int, Tensor?> _transforms = [];     // start -> T [d, d] on the model device (null = identity)
+    private readonly Dictionary<int, TransformEstimate> _estimates = []; // start -> the fit's result (T float64 on CPU)
+    private readonly bool _prefilled;
 
-    public CandidateScoring(ReplacedModelView view, ITransformEstimator estimator, EstimationContext context, int length, List<int> starts)
+    /// <param name="view">The model as the earlier rounds left it.</param>
+    /// <param name="estimator">Fits T.</param>
+    /// <param name="context">Estimation settings.</param>
+    /// <param name="length">n.</param>
+    /// <param name="starts">Virtual candidate starts.</param>
+    /// <param name="prefilled">Fits already fed during the profile pass (only for a view with nothing removed); used
+    /// when they cover every candidate, in which case <see cref="Fit"/> runs no pass of its own.</param>
+    public CandidateScoring(ReplacedModelView view, ITransformEstimator estimator, EstimationContext context, int length, List<int> starts,
+        CandidateStatistics? prefilled = null)
     {
         _view = view;
         _length = length;
         _starts = starts;
+        _prefilled = prefilled is not null && view.BlockCount == view.Model.BlockCount
+            && starts.TrueForAll(s => prefilled.Candidates.Contains(new BlockCut(s, s + length)));
         foreach (int s in starts)
-            _fits[s] = estimator.Begin(new BlockCut(s, s + length), view.Model.HiddenSize, context);
+            _fits[s] = (_prefilled ? prefilled!.Take(new BlockCut(s, s + length)) : null)
+                ?? estimator.Begin(new BlockCut(s, s + length), view.Model.HiddenSize, context);
     }
+
+    /// <summary>True when the fits came from the profile pass.</summary>
+    public bool Prefilled => _prefilled;
 
     private ITransformerAdapter Model => _view.Model;
 
     /// <summary>Streams every candidate's (X, Y, target) rows at real tokens into its fit, then solves all fits.</summary>
     public void Fit(IReadOnlyList<TokenBatch> batches, CancellationToken cancellationToken)
+    {
+        if (!_prefilled) Accumulate(batches, cancellationToken);
+        foreach (var (s, fit) in _fits)
+        {
+            var estimate = fit.Complete(cancellationToken);
+            _estimates[s] = estimate;
+            var fitted = estimate.Transform;                                     // [d, d] float64 on CPU, or null
+            _transforms[s] = fitted?.to(ScalarType.Float32, Model.Device, copy: true).DetachFromDisposeScope();
+        }
+    }
+
+    private void Accumulate(IReadOnlyList<TokenBatch> batches, CancellationToken cancellationToken)
     {
         var foldBlocks = _starts.Select(s => s - 1).ToHashSet();
         int lastBlock = _starts.Max() + _length - 1;
@@ -70,17 +98,17 @@ internal sealed class CandidateScoring : IDisposable
                 }
             }
         }
-        foreach (var (s, fit) in _fits)
-        {
-            var fitted = fit.Complete(cancellationToken).Transform;            // [d, d] float64 on CPU, or null
-            var onDevice = fitted?.to(ScalarType.Float32, Model.Device).DetachFromDisposeScope();
-            if (fitted is not null && !ReferenceEquals(fitted, onDevice)) fitted.Dispose();
-            _transforms[s] = onDevice;
-        }
     }
 
     /// <summary>The fitted T of a candidate (null = identity), owned by this object.</summary>
     public Tensor? Transform(int start) => _transforms[start];
+
+    /// <summary>Hands over a candidate's fit result (T float64 on CPU and its report); the caller disposes its transform.</summary>
+    public TransformEstimate TakeEstimate(int start)
+    {
+        _estimates.Remove(start, out var estimate);
+        return estimate ?? throw new InvalidOperationException($"Candidate {start} has no fit result to hand over.");
+    }
 
     /// <summary>Mean next-token NLL of each candidate's repaired model over the real next-token positions of <paramref name="batches"/>.</summary>
     /// <exception cref="PruningException">No position with a real next token.</exception>
@@ -139,6 +167,8 @@ internal sealed class CandidateScoring : IDisposable
     {
         foreach (var fit in _fits.Values) fit.Dispose();
         foreach (var t in _transforms.Values) t?.Dispose();
+        foreach (var e in _estimates.Values) e.Transform?.Dispose();
+        _estimates.Clear();
         _fits.Clear();
         _transforms.Clear();
     }

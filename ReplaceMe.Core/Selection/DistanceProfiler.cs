@@ -53,7 +53,22 @@ public sealed partial class DistanceProfiler
         DistanceMetric metric = DistanceMetric.Angular,
         DistanceTokens tokens = DistanceTokens.LastToken,
         IProgress<PruningProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        Measure(model, batches, maxLength, metric, tokens, null, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="Measure(ITransformerAdapter, IEnumerable{TokenBatch}, int, DistanceMetric, DistanceTokens, IProgress{PruningProgress}, CancellationToken)"/>,
+    /// also feeding <paramref name="statistics"/> (the candidates' transform fits) from the same block-by-block walk.
+    /// </summary>
+    internal DistanceProfile Measure(
+        ITransformerAdapter model,
+        IEnumerable<TokenBatch> batches,
+        int maxLength,
+        DistanceMetric metric,
+        DistanceTokens tokens,
+        CandidateStatistics? statistics,
+        IProgress<PruningProgress>? progress,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batches);
@@ -73,7 +88,7 @@ public sealed partial class DistanceProfiler
         {
             cancellationToken.ThrowIfCancellationRequested();
             ArgumentNullException.ThrowIfNull(batch, nameof(batches));
-            var (batchSequences, batchPositions) = MeasureBatch(model, batch, maxLength, metric, tokens, sums);
+            var (batchSequences, batchPositions) = MeasureBatch(model, batch, maxLength, metric, tokens, sums, statistics);
             sequences += batchSequences;
             positions += batchPositions;
             batchIndex++;
@@ -127,7 +142,8 @@ public sealed partial class DistanceProfiler
     }
 
     private static (long Sequences, long Positions) MeasureBatch(
-        ITransformerAdapter model, TokenBatch batch, int maxLength, DistanceMetric metric, DistanceTokens tokens, Tensor sums)
+        ITransformerAdapter model, TokenBatch batch, int maxLength, DistanceMetric metric, DistanceTokens tokens, Tensor sums,
+        CandidateStatistics? statistics)
     {
         using var scope = NewDisposeScope();
         var ids = batch.InputIds.to(model.Device);                           // [B, T]
@@ -142,21 +158,37 @@ public sealed partial class DistanceProfiler
         int blocks = model.BlockCount, window = maxLength + 1;
         var recent = new Tensor?[window];                                    // unit outputs of the last `window` blocks, ring by k % window
         using var state = model.Embed(ids, mask);
-        for (int k = 0; k < blocks; k++)
+        statistics?.BeginBatch(mask);
+        try
         {
-            using var blockScope = NewDisposeScope();
-            model.RunBlocks(state, k, k + 1);                                // Hidden = output of block k, [B, T, d]
-            var unit = UnitRows(ValidTokens.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d] float64
-            for (int n = 1; n <= Math.Min(maxLength, k); n++)
-            {
-                // Cut [s, s + n) with s + n − 1 = k compares output of block k − n (= s − 1) with output of block k.
-                var cosine = (unit * recent[(k - n) % window]!).sum(1);       // [N]
-                sums[n - 1, k - n].add_(Distance(cosine, metric).sum(), HeldScalars.One);
-            }
-            recent[k % window]?.Dispose();
-            recent[k % window] = unit.MoveToOuterDisposeScope();
+            for (int k = 0; k < blocks; k++) ProfileBlock(model, state, k, select, maxLength, metric, sums, recent, statistics);
+        }
+        finally
+        {
+            statistics?.EndBatch();
+            foreach (var r in recent) r?.Dispose();
         }
         return (sequences, count);
+    }
+
+    private static void ProfileBlock(
+        ITransformerAdapter model, DecoderState state, int k, Tensor select, int maxLength, DistanceMetric metric, Tensor sums,
+        Tensor?[] recent, CandidateStatistics? statistics)
+    {
+        int window = recent.Length;
+        using var blockScope = NewDisposeScope();
+        using var capture = statistics?.WantsMlpOutput(k) == true ? new ActivationCapture([k]) : null;
+        model.RunBlocks(state, k, k + 1, capture);                       // Hidden = output of block k, [B, T, d]
+        statistics?.AfterBlock(k, state.Hidden, capture?[k]);
+        var unit = UnitRows(ValidTokens.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d] float64
+        for (int n = 1; n <= Math.Min(maxLength, k); n++)
+        {
+            // Cut [s, s + n) with s + n − 1 = k compares output of block k − n (= s − 1) with output of block k.
+            var cosine = (unit * recent[(k - n) % window]!).sum(1);       // [N]
+            sums[n - 1, k - n].add_(Distance(cosine, metric).sum(), HeldScalars.One);
+        }
+        recent[k % window]?.Dispose();
+        recent[k % window] = unit.DetachFromDisposeScope();
     }
 
     [LoggerMessage(Level = LogLevel.Information,

@@ -30,7 +30,8 @@ public interface ILayerSelector
 }
 
 /// <summary>Everything a selector may use.</summary>
-/// <param name="Model">The model as it is before any removal.</param>
+/// <param name="Model">The model as it is before any removal (inside <c>ReplaceMePruner.Prune</c>, the pipeline's
+/// adapter over the caller's model, which counts the blocks run: use it only through <see cref="ITransformerAdapter"/>).</param>
 /// <param name="Profile">Distances between block outputs measured in one calibration pass.</param>
 /// <param name="BlocksPerCut">n, the number of consecutive blocks per cut.</param>
 /// <param name="CutCount">How many disjoint cuts of n blocks to choose (the paper's num_A).</param>
@@ -48,10 +49,21 @@ public sealed record SelectionRequest(
     IReadOnlyList<TokenBatch> Calibration,
     IReadOnlyList<TokenBatch> HeldOut,
     EstimationContext Estimation,
-    ITransformEstimator? Estimator = null);
+    ITransformEstimator? Estimator = null)
+{
+    /// <summary>Candidate fits the pipeline fed during its profile pass (the unmodified model), or null.</summary>
+    internal CandidateStatistics? Prepass { get; init; }
+}
 
 /// <summary>A selector's decision.</summary>
 /// <param name="Cuts">Chosen cuts, sorted by start, disjoint (after merging if requested).</param>
 /// <param name="Scores">Score of every candidate start considered (lower is better), for reports and plots.</param>
 /// <param name="Description">One line on how the cut was chosen.</param>
-public sealed record LayerSelection(IReadOnlyList<BlockCut> Cuts, IReadOnlyDictionary<int, double> Scores, string Description);
+public sealed record LayerSelection(IReadOnlyList<BlockCut> Cuts, IReadOnlyDictionary<int, double> Scores, string Description)
+{
+    /// <summary>
+    /// Transforms the selector already solved that the pipeline may use as they are (fitted on data and a model identical
+    /// to the pipeline's fit of that cut), keyed by the cut in original indices; the pipeline owns and disposes them.
+    /// </summary>
+    internal IReadOnlyDictionary<BlockCut, TransformEstimate>? Solved { get; init; }
+}

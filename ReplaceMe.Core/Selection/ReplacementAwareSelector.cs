@@ -76,6 +76,7 @@ public sealed class ReplacementAwareSelector : ILayerSelector
         int n = request.BlocksPerCut;
 
         var chosen = new List<BlockCut>();
+        var solved = new Dictionary<BlockCut, TransformEstimate>();
         var rounds = new List<string>();
         IReadOnlyDictionary<int, double>? firstScores = null;
         var view = new ReplacedModelView(request.Model);
@@ -86,13 +87,18 @@ public sealed class ReplacementAwareSelector : ILayerSelector
                 var candidates = Candidates(view, request, n);
                 if (candidates.Count == 0)
                     throw new PruningException($"Selector '{Name}': no contiguous cut of {n} blocks is left after choosing {string.Join(", ", chosen)}; ask for fewer or shorter cuts.");
-                var scoring = new CandidateScoring(view, estimator, context, n, candidates);
+                // Round 1 on the unmodified model uses the fits the pipeline fed during its profile pass, when it did.
+                var scoring = new CandidateScoring(view, estimator, context, n, candidates, round == 0 ? request.Prepass : null);
                 try
                 {
                     scoring.Fit(request.Calibration, cancellationToken);
                     var losses = scoring.Score(request.HeldOut, cancellationToken);
                     int best = losses.OrderBy(kv => kv.Value).ThenBy(kv => kv.Key).First().Key;
                     var originalCut = view.OriginalCut(best, n)!.Value;
+                    // Its T was fitted on the model unchanged up to the cut's last block when every cut removed so far
+                    // lies beyond it (a fold at the cut's last block would change the target): the pipeline can reuse it.
+                    if (ReferenceEquals(estimator, request.Estimator) && chosen.TrueForAll(c => c.Start > originalCut.End))
+                        solved[originalCut] = scoring.TakeEstimate(best);
                     chosen.Add(originalCut);
                     firstScores ??= losses.ToDictionary(kv => view.OriginalCut(kv.Key, n)!.Value.Start, kv => kv.Value);
                     rounds.Add(string.Create(CultureInfo.InvariantCulture, $"{originalCut} (held-out loss {losses[best]:G5} of {losses.Count} candidates)"));
@@ -107,6 +113,11 @@ public sealed class ReplacementAwareSelector : ILayerSelector
                 context.Progress?.Report(new PruningProgress("select", (double)(round + 1) / request.CutCount, chosen[^1].Start, Message: rounds[^1]));
             }
         }
+        catch
+        {
+            foreach (var e in solved.Values) e.Transform?.Dispose();
+            throw;
+        }
         finally
         {
             view.Dispose();
@@ -114,8 +125,14 @@ public sealed class ReplacementAwareSelector : ILayerSelector
         var cuts = CutPlanning.SortAndMerge(chosen, request.MergeAdjacent);
         string description = $"replacement-aware ({estimator.Name}), n = {n}: {string.Join("; then ", rounds)}"
             + (cuts.Count != chosen.Count ? $"; merged into {string.Join(", ", cuts)}" : "");
-        return new LayerSelection(cuts, firstScores!, description);
+        return new LayerSelection(cuts, firstScores!, description) { Solved = solved };
     }
+
+    /// <summary>The candidate limit, null for every start.</summary>
+    internal int? TopK => _topK;
+
+    /// <summary>True when the selector fits with the pipeline's estimator (it was given none of its own).</summary>
+    internal bool UsesPipelineEstimator => _estimator is null;
 
     /// <summary>Virtual starts of contiguous cuts of n blocks in the current view, limited to the top k by profile distance.</summary>
     private List<int> Candidates(ReplacedModelView view, SelectionRequest request, int n)

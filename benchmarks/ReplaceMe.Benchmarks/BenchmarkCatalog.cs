@@ -8,5 +8,8 @@ internal static class BenchmarkCatalog
         new MatmulBenchmark(),
         new ForwardBenchmark(),
         new LeastSquaresMemoryBenchmark(),
+        new AttentionBenchmark(),
+        new PrunePassesBenchmark(),
+        new ThreadsBenchmark(),
     ];
 }

@@ -26,10 +26,11 @@ internal static class EvaluateCommand
         var batch = new Option<int>("--batch-size") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 8 };
         var maxLength = new Option<int?>("--max-length") { Description = "Longest sequence in tokens (default: min(1024, the model's max_position_embeddings))." };
         var stride = new Option<int?>("--stride") { Description = "Perplexity window stride in tokens (default: the window length)." };
+        var threads = CliOptions.Threads();
 
         var command = new Command("evaluate", "Evaluate a model (perplexity, last-word accuracy, multiple-choice tasks); with --baseline, print how much of the original it retains.")
         {
-            model, baseline, text, tasks, fewShot, shots, limit, json, batch, maxLength, stride,
+            model, baseline, text, tasks, fewShot, shots, limit, json, batch, maxLength, stride, threads,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -38,6 +39,7 @@ internal static class EvaluateCommand
                 var request = new EvaluateRequest(
                     parse.GetValue(model)!, parse.GetValue(baseline), parse.GetValue(text), parse.GetValue(tasks) ?? [], parse.GetValue(fewShot) ?? [],
                     parse.GetValue(shots), parse.GetValue(limit), parse.GetValue(json), parse.GetValue(batch), parse.GetValue(maxLength), parse.GetValue(stride));
+                using var threadScope = CliOptions.UseThreads(parse, threads);
                 return Task.FromResult(Run(context, request, cancellationToken));
             }
             catch (Exception ex) when (ex is ReplaceMeException or ArgumentException or IOException or UnauthorizedAccessException)

@@ -14,13 +14,14 @@ internal static class GenerateCommand
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature; 0 = greedy", DefaultValueFactory = _ => 0.0 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass in (0, 1]", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int?>("--seed") { Description = "Sampling seed (same seed, same text)" };
+        var threads = CliOptions.Threads();
         // Checked while parsing, so that a bad value fails before the model is loaded.
         CliOptions.Require(maxNewTokens, n => n >= 0, "--max-new-tokens must be ≥ 0.");
         CliOptions.Require(temperature, t => t >= 0 && !double.IsInfinity(t), "--temperature must be a finite number ≥ 0.");
         CliOptions.Require(topP, p => p > 0 && p <= 1, "--top-p must be in (0, 1].");
         var command = new Command("generate", "Continue a prompt with a model and print the prompt followed by the generated text.")
         {
-            model, prompt, maxNewTokens, temperature, topP, seed,
+            model, prompt, maxNewTokens, temperature, topP, seed, threads,
         };
         command.SetAction(parse => CliErrors.Run(context, () =>
         {
@@ -31,6 +32,7 @@ internal static class GenerateCommand
                 TopP = parse.GetValue(topP),
                 Seed = parse.GetValue(seed),
             };
+            using var threadScope = CliOptions.UseThreads(parse, threads);
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {

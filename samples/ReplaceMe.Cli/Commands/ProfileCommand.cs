@@ -18,14 +18,16 @@ internal static class ProfileCommand
         metric.AcceptOnlyFromAmong("angular", "cosine");
         var allTokens = new Option<bool>("--all-tokens") { Description = "Average over every valid token instead of the last one" };
         var json = new Option<string?>("--json") { Description = "Also write the profile as JSON to FILE" };
+        var threads = CliOptions.Threads();
         CliOptions.Require(blocks, n => n is null or > 0, "--blocks must be ≥ 1.");
         var command = new Command("profile", "Measure the distance between the states around every possible cut (0-based cut [s, s+n) compares the outputs of blocks s−1 and s+n−1).")
         {
-            model, blocks, metric, allTokens, json,
+            model, blocks, metric, allTokens, json, threads,
         };
         calibration.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
         {
+            using var threadScope = CliOptions.UseThreads(parse, threads);
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {

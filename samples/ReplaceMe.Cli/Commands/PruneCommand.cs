@@ -25,12 +25,13 @@ internal static class PruneCommand
         var output = new Option<string?>("--out", "-o") { Description = "Write the pruned Hugging Face folder here (with replaceme.json and README.md)" };
         var overwrite = CliOptions.Overwrite();
         var json = new Option<string?>("--json") { Description = "Also write the provenance (replaceme.json content) to FILE" };
+        var threads = CliOptions.Threads();
         CliOptions.Require(blocks, n => n > 0, "--blocks must be ≥ 1.");
         CliOptions.Require(cuts, k => k > 0, "--cuts must be ≥ 1.");
         CliOptions.Require(ridge, a => a >= 0 && double.IsFinite(a), "--ridge must be a finite number ≥ 0.");
         var command = new Command("prune", "Remove blocks with ReplaceMe: cuts are 0-based half-open [s, e); the linear map is folded into block s−1.")
         {
-            model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json,
+            model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, threads,
         };
         calibration.AddTo(command);
         command.Validators.Add(result =>
@@ -60,6 +61,7 @@ internal static class PruneCommand
                 throw new IOException($"--out '{outDir}' is an existing file; expected a folder for the pruned model.");
             if (outDir is not null && Directory.Exists(outDir) && !parse.GetValue(overwrite))
                 throw new IOException($"Output folder '{outDir}' already exists; pass --overwrite to replace it.");
+            using var threadScope = CliOptions.UseThreads(parse, threads); // calibration text generation included
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {
@@ -110,6 +112,6 @@ internal static class PruneCommand
             o.WriteLine($"  {c.Report.Estimator}: {c.Report.Tokens} tokens, {c.Report.Elapsed.TotalSeconds:F1} s, relative residual {F(c.Report.RelativeResidual)}, " +
                         $"cosine {F(c.Report.CosineBefore)} -> {F(c.Report.CosineAfter)}");
         }
-        o.WriteLine($"blocks {r.OriginalBlockCount} -> {r.Model.BlockCount}; total {r.Timings["total"].TotalSeconds:F1} s, peak working set {r.PeakWorkingSetBytes >> 20} MiB");
+        o.WriteLine($"blocks {r.OriginalBlockCount} -> {r.Model.BlockCount}; total {r.Timings["total"].TotalSeconds:F1} s, peak working set {r.PeakWorkingSetBytes >> 20} MiB, {r.ForwardEquivalents.ToString("F2", CultureInfo.InvariantCulture)} forward-equivalents over the calibration data");
     }
 }
