@@ -168,6 +168,19 @@ public class GgufExportTests
         Assert.Throws<UnsupportedModelException>(() => GgufPlan.TensorName("model.layers.0.mystery.weight"));
     }
 
+    [Fact]
+    public void SentencePiece_ids_past_the_pieces_take_added_tokens_or_become_unused()
+    {
+        var added = new Dictionary<int, (string, bool)> { [32000] = ("<|im_start|>", true), [32001] = ("<extra>", false) };
+        var (tokens, scores, types, addPrefix) = GgufVocabulary.ReadSentencePiece(Path.Combine(Fixture.ModelDir, "tokenizer.model"), 32003, added);
+        Assert.Equal(32003, tokens.Count);
+        Assert.Equal(["<|im_start|>", "<extra>", "[PAD32002]"], tokens.Skip(32000));
+        Assert.Equal([3, 4, 5], types.Skip(32000));
+        Assert.Equal(-1000f, scores[^1]);
+        Assert.True(addPrefix); // Llama 2's normalizer adds the dummy prefix
+        Assert.Throws<CheckpointFormatException>(() => GgufVocabulary.ReadSentencePiece(Path.Combine(Fixture.ModelDir, "tokenizer.model"), 100));
+    }
+
     [Theory]
     [InlineData("""{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]}""", "llama-bpe")]
     [InlineData("""{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":false,"use_regex":false}]}""", "qwen2")]

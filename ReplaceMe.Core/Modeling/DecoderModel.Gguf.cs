@@ -64,7 +64,7 @@ public sealed partial class DecoderModel
             var name = GgufPlan.TensorName(hfName);
             var permuteHeads = plan.PermuteQk ? QkHeads(hfName) : null;
             var shape = tensor.shape;
-            long[] dims = [.. shape.Reverse()];
+            long[] dims = [.. Enumerable.Reverse(shape)];
             var type = shape.Length == 1 ? GgmlType.F32 : options.DType switch
             {
                 GgufDType.F32 => GgmlType.F32,

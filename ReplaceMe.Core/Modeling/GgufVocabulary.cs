@@ -47,7 +47,7 @@ internal static class GgufVocabulary
         }
         else
         {
-            (tokens, var scores, types, bool addDummyPrefix) = ReadSentencePiece(spPath, vocabSize);
+            (tokens, var scores, types, bool addDummyPrefix) = ReadSentencePiece(spPath, vocabSize, TokenizerConfigJson.Read(modelDir).AddedTokens);
             metadata.AddString("tokenizer.ggml.model", "llama");
             metadata.AddString("tokenizer.ggml.pre", "default");
             metadata.AddStringArray("tokenizer.ggml.tokens", tokens);
@@ -75,7 +75,10 @@ internal static class GgufVocabulary
     }
 
     /// <summary>Pieces, scores and types of a SentencePiece model (ModelProto field 1), and its normalizer's add_dummy_prefix.</summary>
-    internal static (List<string> Tokens, List<float> Scores, List<int> Types, bool AddDummyPrefix) ReadSentencePiece(string path, int vocabSize)
+    /// <remarks>Ids past the pieces take <paramref name="addedTokens"/> (tokenizer_config.json's added_tokens_decoder:
+    /// special ones are control tokens, others user-defined); any id still without a token is an unused <c>[PAD&lt;id&gt;]</c>.</remarks>
+    internal static (List<string> Tokens, List<float> Scores, List<int> Types, bool AddDummyPrefix) ReadSentencePiece(
+        string path, int vocabSize, IReadOnlyDictionary<int, (string Content, bool Special)>? addedTokens = null)
     {
         var tokens = new List<string>();
         var scores = new List<float>();
@@ -130,9 +133,18 @@ internal static class GgufVocabulary
             throw new CheckpointFormatException($"{path} has {tokens.Count} pieces but the model's embedding has only {vocabSize} rows.");
         for (int i = tokens.Count; i < vocabSize; i++)
         {
-            tokens.Add($"[PAD{i}]");
-            scores.Add(-1000f);
-            types.Add(Unused);
+            if (addedTokens is not null && addedTokens.TryGetValue(i, out var token))
+            {
+                tokens.Add(token.Content);
+                scores.Add(0f);
+                types.Add(token.Special ? Control : UserDefined);
+            }
+            else
+            {
+                tokens.Add($"[PAD{i}]");
+                scores.Add(-1000f);
+                types.Add(Unused);
+            }
         }
         return (tokens, scores, types, addDummyPrefix);
     }
