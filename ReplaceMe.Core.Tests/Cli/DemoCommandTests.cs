@@ -23,6 +23,13 @@ public class DemoCommandTests
         foreach (var label in new[] { "original", "lstsq-1", "cosine-1", "identity-1" })
             Assert.Contains(label, stdout, StringComparison.Ordinal);
         Assert.Contains("Once upon a time", stdout, StringComparison.Ordinal);
+        // The demo ends by running the best pruned model from its GGUF file with LLamaSharp: the same greedy text.
+        var lines = stdout.Split('\n');
+        var library = lines.Single(l => l.StartsWith("  library ", StringComparison.Ordinal))["  library ".Length..].Trim();
+        var llamaSharp = lines.Single(l => l.StartsWith("  LLamaSharp ", StringComparison.Ordinal))["  LLamaSharp ".Length..].Trim();
+        Assert.StartsWith("Once upon a time", library, StringComparison.Ordinal);
+        Assert.Equal(library, llamaSharp);
+        Assert.Single(Directory.GetFiles(Path.Combine(outDir, "models"), "*-1.gguf"));
 
         foreach (var model in new[] { "original", "lstsq-1", "cosine-1", "identity-1" })
             Assert.True(File.Exists(Path.Combine(outDir, "models", model, "config.json")), model);

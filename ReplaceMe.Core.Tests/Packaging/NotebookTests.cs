@@ -69,6 +69,14 @@ public partial class NotebookTests(LocalPackageFeed feed)
                     $"Least squares should beat plain removal on stories15M: {rows["lstsq"].Value} vs {rows["identity"].Value}.");
                 break;
             }
+            case "04-run-pruned-model-with-llamasharp.ipynb":
+            {
+                Assert.Contains("6 -> 5 blocks", text, StringComparison.Ordinal);
+                Assert.Contains("greedy texts equal: True", text, StringComparison.Ordinal);
+                var d = Match(MaxLogProbDiff(), text, name);
+                Assert.InRange(double.Parse(d.Groups["diff"].Value, CultureInfo.InvariantCulture), 0.0, 1e-2);
+                break;
+            }
             default:
                 Assert.Fail($"{name} has no expected outputs in {nameof(NotebookTests)}; add them.");
                 break;
@@ -158,6 +166,9 @@ public partial class NotebookTests(LocalPackageFeed feed)
 
     [GeneratedRegex(@"test loss: original (?<original>[0-9.]+), block \d+ simply removed (?<removed>[0-9.]+), ReplaceMe \(least squares\) (?<lstsq>[0-9.]+)")]
     private static partial Regex ToyLosses();
+
+    [GeneratedRegex(@"max \|Δ log p\| over \d+ tokens: (?<diff>[0-9.]+E[-+]\d+)")]
+    private static partial Regex MaxLogProbDiff();
 
     [GeneratedRegex(@"(?<name>lstsq|cosine|identity): cut (?<cut>\[\d+, \d+\)), perplexity (?<ppl>[0-9.]+)")]
     private static partial Regex EstimatorRows();

@@ -16,7 +16,7 @@ public static partial class Llama2cImporter
 {
     /// <summary>
     /// Writes <paramref name="outDir"/> with <c>config.json</c>, <c>model.safetensors</c> (Hugging Face tensor names),
-    /// <c>tokenizer.model</c> (copied byte for byte), <c>tokenizer_config.json</c> and <c>generation_config.json</c>.
+    /// <c>tokenizer.model</c> (copied byte for byte), <c>tokenizer_config.json</c>, <c>special_tokens_map.json</c> and <c>generation_config.json</c> (as transformers writes them).
     /// The rows of wq and wk are permuted per head from llama2.c's interleaved RoPE pairs (2i, 2i+1) to Hugging Face's
     /// rotate-half pairs (i, i + hs/2): rows 0, 2, 4, … then 1, 3, 5, …. The folder is built beside the target and moved
     /// into place at the end.
@@ -59,7 +59,14 @@ public static partial class Llama2cImporter
         File.Copy(tokenizerModelPath, Path.Combine(output.Path, SentencePieceTextTokenizer.FileName));
         WriteJson(Path.Combine(output.Path, "config.json"), ConfigJson(header));
         WriteJson(Path.Combine(output.Path, TokenizerConfigJson.FileName), TokenizerConfig(header));
-        WriteJson(Path.Combine(output.Path, "generation_config.json"), new JsonObject { ["bos_token_id"] = 1, ["eos_token_id"] = 2 });
+        // As transformers writes them: a generation config derived from the model config, and the special tokens map.
+        WriteJson(Path.Combine(output.Path, "generation_config.json"), new JsonObject { ["_from_model_config"] = true, ["bos_token_id"] = 1, ["eos_token_id"] = 2 });
+        WriteJson(Path.Combine(output.Path, "special_tokens_map.json"), new JsonObject
+        {
+            ["bos_token"] = SpecialToken("<s>"),
+            ["eos_token"] = SpecialToken("</s>"),
+            ["unk_token"] = SpecialToken("<unk>"),
+        });
         output.Commit();
         LogImported(logger, weightsPath, output.TargetPath, header.Layers, header.Dim, header.VocabSize, header.SharedClassifier);
     }
@@ -180,7 +187,13 @@ public static partial class Llama2cImporter
         };
     }
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Token texts such as "<s>" are written literally, as Python's json module (and so transformers) writes them.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static JsonObject SpecialToken(string content) => new()
+    {
+        ["content"] = content, ["lstrip"] = false, ["normalized"] = false, ["rstrip"] = false, ["single_word"] = false,
+    };
 
     private static void WriteJson(string path, JsonObject json) => File.WriteAllText(path, json.ToJsonString(Indented) + "\n");
 

@@ -131,6 +131,41 @@ public sealed class PruningResult : IDisposable
         if (_logger is not null) PruningLog.Saved(_logger, target);
     }
 
+    /// <summary>
+    /// Writes the pruned model as one GGUF file for llama.cpp and its clients (<see cref="DecoderModel.SaveGguf"/>), with
+    /// the pruning's provenance as metadata: <c>general.description</c>, <c>replaceme.removed_blocks</c> (cuts in the
+    /// original model's indices), <c>replaceme.original_block_count</c>, <c>replaceme.selector</c>,
+    /// <c>replaceme.estimator</c>, <c>replaceme.library_version</c> and <c>replaceme.provenance</c> (the whole
+    /// <see cref="ProvenanceJson"/> document).
+    /// </summary>
+    /// <param name="path">Target <c>.gguf</c> file.</param>
+    /// <param name="options">Storage dtype, overwrite, alignment, name, tokenizer folder; its extra keys are written too.</param>
+    /// <param name="progress">Receives stage <c>"gguf"</c> after each tensor.</param>
+    /// <param name="cancellationToken">Checked before each tensor; cancelling leaves no file.</param>
+    /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>, or its GGUF architecture cannot express it.</exception>
+    /// <exception cref="IOException">The file exists and overwriting was not requested, or writing failed.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; no file was written.</exception>
+    public void SaveGguf(string path, GgufExportOptions? options = null, IProgress<PruningProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= new GgufExportOptions();
+        if (Model is not DecoderModel decoder)
+            throw new UnsupportedModelException($"GGUF export needs the built-in DecoderModel; this model is a {Model.GetType().Name}.");
+        var removed = string.Join(", ", Cuts.Select(c => c.ToString()));
+        var keys = new Dictionary<string, string>(options.ExtraMetadata, StringComparer.Ordinal)
+        {
+            ["general.description"] = $"Depth-pruned with ReplaceMe.Core {ProvenanceDocument.LibraryVersion}: blocks {removed} of {OriginalBlockCount} removed " +
+                $"(selector {SelectorName}, estimator {EstimatorName}; linear transforms folded into the preceding MLP down-projections).",
+            ["replaceme.removed_blocks"] = removed,
+            ["replaceme.original_block_count"] = OriginalBlockCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["replaceme.selector"] = SelectorName,
+            ["replaceme.estimator"] = EstimatorName,
+            ["replaceme.library_version"] = ProvenanceDocument.LibraryVersion,
+            ["replaceme.provenance"] = ProvenanceJson(),
+        };
+        decoder.SaveGguf(path, options with { ExtraMetadata = keys }, progress, _logger, cancellationToken);
+    }
+
     /// <summary>Disposes the transforms.</summary>
     public void Dispose()
     {

@@ -79,6 +79,13 @@ internal static class DemoCommand
         o.WriteLine("Sample generations (greedy):");
         foreach (var (model, texts) in outcome.Samples)
             o.WriteLine($"  {model,-12} {texts[0].ReplaceLineEndings(" ")}");
+        if (outcome.Gguf is { } g)
+        {
+            o.WriteLine();
+            o.WriteLine($"{g.Label} exported to {g.GgufFile} and run by llama.cpp through LLamaSharp (greedy, same prompt):");
+            o.WriteLine($"  {"library",-12} {g.Library.ReplaceLineEndings(" ")}");
+            o.WriteLine($"  {"LLamaSharp",-12} {g.LlamaSharp.ReplaceLineEndings(" ")}");
+        }
         o.WriteLine();
         o.WriteLine($"Models, report.md, report.json and plots: {outcome.OutputDir}");
         return 0;

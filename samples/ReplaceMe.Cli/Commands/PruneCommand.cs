@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ReplaceMe.Core.Modeling;
 using System.Globalization;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Pruning;
@@ -24,6 +25,8 @@ internal static class PruneCommand
         var underdetermined = new Option<bool>("--allow-underdetermined") { Description = "lstsq with fewer calibration tokens than the hidden size: fit with a small ridge (and a warning) instead of failing" };
         var output = new Option<string?>("--out", "-o") { Description = "Write the pruned Hugging Face folder here (with replaceme.json and README.md)" };
         var overwrite = CliOptions.Overwrite();
+        var gguf = new Option<string?>("--gguf") { Description = "Also write the pruned model as one GGUF file (llama.cpp, LLamaSharp) with the provenance in its metadata" };
+        var ggufDType = ExportGgufCommand.DTypeOption("--gguf-dtype");
         var json = new Option<string?>("--json") { Description = "Also write the provenance (replaceme.json content) to FILE" };
         var threads = CliOptions.Threads();
         CliOptions.Require(blocks, n => n > 0, "--blocks must be ≥ 1.");
@@ -31,7 +34,7 @@ internal static class PruneCommand
         CliOptions.Require(ridge, a => a >= 0 && double.IsFinite(a), "--ridge must be a finite number ≥ 0.");
         var command = new Command("prune", "Remove blocks with ReplaceMe: cuts are 0-based half-open [s, e); the linear map is folded into block s−1.")
         {
-            model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, threads,
+            model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, gguf, ggufDType, threads,
         };
         calibration.AddTo(command);
         command.Validators.Add(result =>
@@ -53,6 +56,7 @@ internal static class PruneCommand
             bool lstsq = (chosen ?? "lstsq") == "lstsq";
             if (result.GetResult(ridge) is not null && !lstsq) result.AddError("--ridge is only used with --estimator lstsq.");
             if (result.GetValue(underdetermined) && !lstsq) result.AddError("--allow-underdetermined is only used with --estimator lstsq.");
+            if (result.GetResult(ggufDType) is { Implicit: false } && result.GetResult(gguf) is null) result.AddError("--gguf-dtype is only used with --gguf FILE.");
         });
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
         {
@@ -62,6 +66,11 @@ internal static class PruneCommand
             if (outDir is not null && Directory.Exists(outDir) && !parse.GetValue(overwrite))
                 throw new IOException($"Output folder '{outDir}' already exists; pass --overwrite to replace it.");
             using var threadScope = CliOptions.UseThreads(parse, threads); // calibration text generation included
+            var ggufPath = parse.GetValue(gguf);
+            if (ggufPath is not null && Directory.Exists(ggufPath))
+                throw new IOException($"--gguf '{ggufPath}' is a folder; expected a .gguf file path.");
+            if (ggufPath is not null && File.Exists(ggufPath) && !parse.GetValue(overwrite))
+                throw new IOException($"GGUF file '{ggufPath}' already exists; pass --overwrite to replace it.");
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {
@@ -93,6 +102,12 @@ internal static class PruneCommand
                 {
                     result.Save(outDir, parse.GetValue(overwrite), cancellationToken: ct);
                     context.Out.WriteLine($"saved {Path.GetFullPath(outDir)} ({result.Model.BlockCount} blocks)");
+                }
+                if (ggufPath is not null)
+                {
+                    var dtypeName = parse.GetValue(ggufDType)!;
+                    result.SaveGguf(ggufPath, new GgufExportOptions { DType = ExportGgufCommand.ParseDType(dtypeName), Overwrite = parse.GetValue(overwrite) }, cancellationToken: ct);
+                    context.Out.WriteLine(ExportGgufCommand.Describe(ggufPath, result.Model.BlockCount, dtypeName));
                 }
             }
             return 0;

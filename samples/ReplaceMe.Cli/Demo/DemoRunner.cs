@@ -19,7 +19,7 @@ namespace ReplaceMe.Cli.Demo;
 /// <summary>
 /// The end-to-end demo on stories15M: obtain and import the model, generate seeded calibration and held-out stories,
 /// profile distances, prune 1..n blocks with least squares, cosine and identity, evaluate each against the original,
-/// and write models, report and plots.
+/// write models, report and plots, and run the best pruned model from a GGUF file with LLamaSharp.
 /// </summary>
 internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logger)
 {
@@ -109,10 +109,18 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
             }
         }
 
-        // 4. Report and pictures.
+        // 4. The best pruned model with the most blocks removed (lowest held-out perplexity) as GGUF, run by LLamaSharp.
+        var best = runs.Where(r => r.Blocks == settings.MaxBlocks).OrderBy(r => r.Scores.Scores.First(x => !x.HigherIsBetter).Value).First();
+        var gguf = ui.Run($"Exporting {best.Label} to GGUF and generating with LLamaSharp", _ =>
+        {
+            using var model = DecoderModel.FromPretrained(Path.Combine(models, best.Label), logger: logger);
+            return DemoGgufRun.Create(best.Label, model, tokenizer, Path.Combine(models, best.Label + ".gguf"), root, cancellationToken);
+        });
+
+        // 5. Report and pictures.
         var report = RetentionReport.Create(baseline, runs.Select(r => r.Scores).ToList());
         var pictures = ui.Run("Drawing plots", _ => DrawPlots(plots, runs, baseline));
-        var outcome = new DemoOutcome(settings.OutputDir, report, runs, samples, pictures, files.Origin, clock.Elapsed, estimate, torch.get_num_threads());
+        var outcome = new DemoOutcome(settings.OutputDir, report, runs, samples, pictures, files.Origin, clock.Elapsed, estimate, torch.get_num_threads(), gguf);
         DemoReportWriter.Write(root, outcome, settings);
         output.Commit();
         return outcome;
@@ -173,7 +181,7 @@ internal sealed record DemoRun(string Label, int Blocks, string Estimator, IRead
 /// <summary>Everything the demo produced.</summary>
 internal sealed record DemoOutcome(string OutputDir, RetentionReport Report, IReadOnlyList<DemoRun> Runs,
     IReadOnlyDictionary<string, IReadOnlyList<string>> Samples, IReadOnlyList<string> Plots, string ModelOrigin, TimeSpan Elapsed,
-    DemoEstimate Estimate, int Threads)
+    DemoEstimate Estimate, int Threads, DemoGgufRun? Gguf = null)
 {
     public string Seconds => Elapsed.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture);
 }
