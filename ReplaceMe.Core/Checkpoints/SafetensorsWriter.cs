@@ -75,6 +75,24 @@ public static partial class SafetensorsWriter
         return WriteEntries(folder, entries.Values, maxShardBytes, metadata, cancellationToken);
     }
 
+    /// <summary>Writes one safetensors file at <paramref name="path"/> (a temporary sibling renamed when complete).</summary>
+    internal static void WriteSingleFile(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors,
+        IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    {
+        var entries = new SortedDictionary<string, Entry>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+        {
+            var (dtype, size) = SafetensorsDType.FromScalarType(tensor.dtype, name);
+            if (!entries.TryAdd(name, new Entry(name, dtype, tensor.shape, tensor.numel() * size, s => TensorBytes.Write(tensor, s))))
+                throw new ArgumentException($"Tensor name '{name}' appears twice.", nameof(tensors));
+        }
+        var meta = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in metadata) meta[k] = v;
+        meta["format"] = "pt";
+        var full = Path.GetFullPath(path);
+        WriteAtomically(Path.GetDirectoryName(full)!, Path.GetFileName(full), s => WriteFile(s, [.. entries.Values], meta, cancellationToken));
+    }
+
     private static List<string> WriteEntries(string folder, IEnumerable<Entry> sorted, long maxShardBytes,
         IReadOnlyDictionary<string, string>? metadata, CancellationToken cancellationToken)
     {
