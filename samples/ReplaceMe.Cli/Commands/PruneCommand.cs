@@ -69,8 +69,8 @@ internal static class PruneCommand
                 throw new IOException($"--out '{outDir}' is an existing file; expected a folder for the pruned model.");
             if (outDir is not null && Directory.Exists(outDir) && !parse.GetValue(overwrite))
                 throw new IOException($"Output folder '{outDir}' already exists; pass --overwrite to replace it.");
-            if (parse.GetValue(fromStats) is { } statsFiles)
-                return PruneFromStats.Run(context, parse.GetValue(model)!, statsFiles,
+            if (parse.GetResult(fromStats) is not null)
+                return PruneFromStats.Run(context, parse.GetValue(model)!, parse.GetValue(fromStats) ?? [],
                     new LeastSquaresOptions(parse.GetValue(ridge), AllowUnderdetermined: parse.GetValue(underdetermined)),
                     outDir, parse.GetValue(overwrite), parse.GetValue(json), ct);
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
