@@ -72,6 +72,24 @@ internal sealed class NormalEquations : IDisposable
         Rows += x.shape[0];
     }
 
+    /// <summary>Adds sums accumulated elsewhere (another calibration shard): XᵀX, XᵀZ (<c>[d, d]</c>), ‖Z‖² and the row count.</summary>
+    /// <exception cref="ArgumentException">A matrix is not <c>[d, d]</c>, or the row count is negative.</exception>
+    public void AddSums(Tensor gram, Tensor cross, double targetSquaredNorm, long rows)
+    {
+        ArgumentNullException.ThrowIfNull(gram);
+        ArgumentNullException.ThrowIfNull(cross);
+        ThrowIfDisposed();
+        foreach (var m in new[] { gram, cross })
+            if (m.dim() != 2 || m.shape[0] != HiddenSize || m.shape[1] != HiddenSize)
+                throw new ArgumentException($"Expected [{HiddenSize}, {HiddenSize}] sums; got [{string.Join(", ", m.shape)}].", nameof(gram));
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        using var scope = NewDisposeScope();
+        _a.add_(gram.to(ScalarType.Float64, Device), HeldScalars.One);
+        _b.add_(cross.to(ScalarType.Float64, Device), HeldScalars.One);
+        _zSquared.add_(torch.tensor(targetSquaredNorm, ScalarType.Float64, Device), HeldScalars.One);
+        Rows += rows;
+    }
+
     /// <summary>‖X·T − Z‖²_F for <paramref name="transform"/> (<c>[d, d]</c>) from the sums alone, clamped at 0.</summary>
     /// <remarks>
     /// The identity cancels ‖Z‖² against the other terms, so in float64 the result is accurate to about

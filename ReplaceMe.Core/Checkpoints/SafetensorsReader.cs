@@ -84,6 +84,17 @@ public sealed class SafetensorsReader : IDisposable
             return stored.to(dtype ?? stored.dtype, device ?? CPU);
     }
 
+    /// <summary>Where a tensor's stored bytes are: its file, the absolute offset of its first byte, and the byte count.</summary>
+    /// <exception cref="CheckpointFormatException">No such tensor.</exception>
+    internal (string File, long Offset, long Bytes) Locate(string name)
+    {
+        var (info, file) = Find(name);
+        return (file.Path, file.Header.DataStart + info.Begin, info.ByteCount);
+    }
+
+    /// <summary>The files this reader validated (one, or every shard), in ordinal order.</summary>
+    internal IReadOnlyList<string> FilePaths => [.. _files.Select(f => f.Path)];
+
     /// <summary>Unmaps every file.</summary>
     public void Dispose()
     {

@@ -45,14 +45,63 @@ public static partial class SafetensorsWriter
             ArgumentNullException.ThrowIfNull(tensor, nameof(tensors));
             var stored = castFloatingTo is ScalarType cast && tensor.is_floating_point() ? cast : tensor.dtype;
             var (dtype, size) = SafetensorsDType.FromScalarType(stored, name);
-            if (!entries.TryAdd(name, new Entry(name, tensor, stored, dtype, tensor.shape, tensor.numel() * size)))
+            if (!entries.TryAdd(name, new Entry(name, dtype, tensor.shape, tensor.numel() * size, s => TensorBytes.Write(tensor, s, stored))))
                 throw new ArgumentException($"Tensor name '{name}' appears twice.", nameof(tensors));
         }
+        WriteEntries(folder, entries.Values, maxShardBytes, metadata, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes tensors whose bytes come from <see cref="RawTensor.WriteBytes"/> (e.g. copied from another file) into
+    /// <paramref name="folder"/>, sharded like <see cref="Write(string, IEnumerable{KeyValuePair{string, Tensor}}, long, IReadOnlyDictionary{string, string})"/>.
+    /// Returns the file names written.
+    /// </summary>
+    internal static IReadOnlyList<string> WriteRaw(string folder, IEnumerable<RawTensor> tensors, long maxShardBytes,
+        IReadOnlyDictionary<string, string>? metadata, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxShardBytes);
+        var entries = new SortedDictionary<string, Entry>(StringComparer.Ordinal);
+        foreach (var t in tensors)
+        {
+            if (!SafetensorsDType.TryGet(t.DType, out _, out int size))
+                throw new UnsupportedModelException($"Tensor '{t.Name}' has dtype {t.DType}, which cannot be written to safetensors here.");
+            if (t.Bytes != t.Shape.Aggregate(1L, (a, b) => a * b) * size)
+                throw new ArgumentException($"Tensor '{t.Name}': {t.Bytes} bytes do not match shape [{string.Join(", ", t.Shape)}] of {t.DType}.", nameof(tensors));
+            if (!entries.TryAdd(t.Name, new Entry(t.Name, t.DType, [.. t.Shape], t.Bytes, t.WriteBytes)))
+                throw new ArgumentException($"Tensor name '{t.Name}' appears twice.", nameof(tensors));
+        }
+        return WriteEntries(folder, entries.Values, maxShardBytes, metadata, cancellationToken);
+    }
+
+    /// <summary>Writes one safetensors file at <paramref name="path"/> (a temporary sibling renamed when complete).</summary>
+    internal static void WriteSingleFile(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors,
+        IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    {
+        var entries = new SortedDictionary<string, Entry>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+        {
+            var (dtype, size) = SafetensorsDType.FromScalarType(tensor.dtype, name);
+            if (!entries.TryAdd(name, new Entry(name, dtype, tensor.shape, tensor.numel() * size, s => TensorBytes.Write(tensor, s))))
+                throw new ArgumentException($"Tensor name '{name}' appears twice.", nameof(tensors));
+        }
+        var meta = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in metadata) meta[k] = v;
+        meta["format"] = "pt";
+        var full = Path.GetFullPath(path);
+        WriteAtomically(Path.GetDirectoryName(full)!, Path.GetFileName(full), s => WriteFile(s, [.. entries.Values], meta, cancellationToken));
+    }
+
+    private static List<string> WriteEntries(string folder, IEnumerable<Entry> sorted, long maxShardBytes,
+        IReadOnlyDictionary<string, string>? metadata, CancellationToken cancellationToken)
+    {
+        var entries = sorted.ToList();
         var meta = new SortedDictionary<string, string>(StringComparer.Ordinal);
         if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
         meta["format"] = "pt";
 
-        var shards = PlanShards(entries.Values, maxShardBytes);
+        var shards = PlanShards(entries, maxShardBytes);
         Directory.CreateDirectory(folder);
         var written = new HashSet<string>(StringComparer.Ordinal);
         if (shards.Count == 1)
@@ -70,14 +119,15 @@ public static partial class SafetensorsWriter
                 written.Add(fileName);
                 foreach (var e in shards[i]) weightMap[e.Name] = fileName;
             }
-            long total = entries.Values.Sum(e => e.Bytes);
+            long total = entries.Sum(e => e.Bytes);
             WriteAtomically(folder, SafetensorsReader.IndexFileName, s => WriteIndex(s, total, weightMap));
             written.Add(SafetensorsReader.IndexFileName);
         }
         RemoveStaleCheckpointFiles(folder, written);
+        return [.. written.Order(StringComparer.Ordinal)];
     }
 
-    private sealed record Entry(string Name, Tensor Tensor, ScalarType StoredType, string DType, long[] Shape, long Bytes);
+    private sealed record Entry(string Name, string DType, long[] Shape, long Bytes, Func<Stream, long> WriteBytes);
 
     private static List<List<Entry>> PlanShards(IEnumerable<Entry> entries, long maxShardBytes)
     {
@@ -106,7 +156,7 @@ public static partial class SafetensorsWriter
         foreach (var e in entries)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            long n = TensorBytes.Write(e.Tensor, stream, e.StoredType);
+            long n = e.WriteBytes(stream);
             if (n != e.Bytes) throw new InvalidOperationException($"Tensor '{e.Name}' changed size while being written.");
         }
     }
@@ -188,3 +238,11 @@ public static partial class SafetensorsWriter
     [GeneratedRegex(@"^model(-\d{5}-of-\d{5})?\.safetensors$|^model\.safetensors\.index\.json$")]
     private static partial Regex CheckpointFilePattern();
 }
+
+/// <summary>A tensor to write whose bytes are produced on demand (little-endian, row-major).</summary>
+/// <param name="Name">Tensor name.</param>
+/// <param name="DType">Safetensors dtype name (F32, BF16, ...).</param>
+/// <param name="Shape">Shape.</param>
+/// <param name="Bytes">Byte count (shape × element size).</param>
+/// <param name="WriteBytes">Writes exactly <paramref name="Bytes"/> bytes to the stream and returns the count.</param>
+internal sealed record RawTensor(string Name, string DType, IReadOnlyList<long> Shape, long Bytes, Func<Stream, long> WriteBytes);

@@ -167,7 +167,7 @@ public sealed partial class DecoderModel
     }
 
     /// <summary>Names and shapes of a checkpoint against what the config needs: nothing missing, unexpected or misshapen.</summary>
-    private static void CheckTensors(Dictionary<string, IReadOnlyList<long>> expected, ModelConfig config,
+    internal static void CheckTensors(Dictionary<string, IReadOnlyList<long>> expected, ModelConfig config,
         IReadOnlyCollection<string> names, Func<string, IReadOnlyList<long>> shapeOf, string source)
     {
         var present = new HashSet<string>(names, StringComparer.Ordinal);

@@ -33,7 +33,7 @@ public sealed partial class DecoderModel
         return new DecoderModel(config, options.ResolvedDevice, options.DType);
     }
 
-    private static void Validate(ModelConfig config)
+    internal static void Validate(ModelConfig config)
     {
         ModelFamily.Get(config.ModelType, "the model config");
         if (config.HiddenSize <= 0 || config.IntermediateSize <= 0 || config.NumHiddenLayers < 0 || config.VocabSize <= 0 || config.HeadDim <= 0 || config.HeadDim % 2 != 0)
@@ -85,7 +85,7 @@ public sealed partial class DecoderModel
         LoadTensors(key => tensors[key], "the checkpoint");
     }
 
-    private static bool IsIgnorableCheckpointKey(ModelConfig config, string key) =>
+    internal static bool IsIgnorableCheckpointKey(ModelConfig config, string key) =>
         key.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && key == "lm_head.weight");
 
     /// <summary>

@@ -54,27 +54,33 @@ internal static partial class HfCheckpointFolder
         var configJson = ModelConfigJson.ToJson(savedConfig).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
         using var output = OutputFolder.Create(targetDir, options.Overwrite, sourceDir is null ? null : [sourceDir], logger);
-        if (sourceDir is not null)
-        {
-            foreach (var file in Directory.EnumerateFileSystemEntries(sourceDir).Order(StringComparer.Ordinal))
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var name = Path.GetFileName(file);
-                if (IsReplacedBySave(name) || Directory.Exists(file)) continue;
-                if (CompanionProblem(sourceDir, file) is { } problem)
-                {
-                    if (logger is not null) LogNotCopied(logger, name, problem);
-                    continue;
-                }
-                File.Copy(file, Path.Combine(output.Path, name));
-            }
-        }
+        if (sourceDir is not null) CopyCompanionFiles(sourceDir, output.Path, logger, cancellationToken);
         File.WriteAllText(Path.Combine(output.Path, ConfigFileName), configJson + "\n", Utf8NoBom);
         SafetensorsWriter.Write(output.Path, stateDict, options.MaxShardBytes, metadata: null, options.DType, cancellationToken);
         foreach (var (name, text) in options.ExtraFiles)
             File.WriteAllText(Path.Combine(output.Path, name), text, Utf8NoBom);
         cancellationToken.ThrowIfCancellationRequested();
         output.Commit();
+    }
+
+    /// <summary>
+    /// Copies the companion files of <paramref name="sourceDir"/> (see <see cref="CompanionProblem"/>) byte for byte into
+    /// <paramref name="destination"/>; every other entry is skipped, and logged when it is not a file a save replaces.
+    /// </summary>
+    internal static void CopyCompanionFiles(string sourceDir, string destination, ILogger? logger, CancellationToken cancellationToken)
+    {
+        foreach (var file in Directory.EnumerateFileSystemEntries(sourceDir).Order(StringComparer.Ordinal))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var name = Path.GetFileName(file);
+            if (IsReplacedBySave(name) || Directory.Exists(file)) continue;
+            if (CompanionProblem(sourceDir, file) is { } problem)
+            {
+                if (logger is not null) LogNotCopied(logger, name, problem);
+                continue;
+            }
+            File.Copy(file, Path.Combine(destination, name));
+        }
     }
 
     private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
@@ -134,7 +140,7 @@ internal static partial class HfCheckpointFolder
         || name.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
         || name.EndsWith(".pth", StringComparison.OrdinalIgnoreCase);
 
-    private static void CheckExtraFileName(string name)
+    internal static void CheckExtraFileName(string name)
     {
         if (string.IsNullOrWhiteSpace(name) || Path.GetFileName(name) != name || name is "." or ".." || IsReplacedBySave(name))
             throw new ArgumentException(

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Selection;
+using ReplaceMe.Core.Surgery;
 using ReplaceMe.Core.Tokenizers;
 
 namespace ReplaceMe.Core.Pruning;
@@ -95,6 +96,9 @@ public sealed class PruningResult : IDisposable
     /// <c>replaceme.json</c> (provenance: removed ranges in original indices, distances, selector, estimator figures,
     /// calibration source and fingerprint, library version, options) and a short model card <c>README.md</c>. Everything
     /// is built in one temporary sibling folder and moved into place at the end; a failed or cancelled save leaves nothing.
+    /// When the model was loaded from a folder that still exists and the cuts are the only change (checked tensor by
+    /// tensor), the folder is written by <see cref="PrunedCheckpointWriter"/> from the source files: untouched tensors
+    /// are then byte-for-byte copies of the source's; otherwise the model is written from memory (docs/checkpoints.md).
     /// </summary>
     /// <param name="directory">Target folder.</param>
     /// <param name="overwrite">Replace an existing folder; otherwise an existing folder is an error.</param>
@@ -126,7 +130,8 @@ public sealed class PruningResult : IDisposable
             [ProvenanceDocument.FileName] = ProvenanceJson() + "\n",
             [ProvenanceDocument.ModelCardName] = ProvenanceDocument.ModelCard(this, baseName),
         };
-        decoder.SavePretrained(directory, options with { ExtraFiles = files }, _logger, cancellationToken);
+        if (!TryStreamFromSource(decoder, directory, options with { ExtraFiles = files }, cancellationToken))
+            decoder.SavePretrained(directory, options with { ExtraFiles = files }, _logger, cancellationToken);
         var target = Path.GetFullPath(directory);
         if (_logger is not null) PruningLog.Saved(_logger, target);
     }
@@ -164,6 +169,38 @@ public sealed class PruningResult : IDisposable
             ["replaceme.provenance"] = ProvenanceJson(),
         };
         decoder.SaveGguf(path, options with { ExtraMetadata = keys }, progress, _logger, cancellationToken);
+    }
+
+    /// <summary>
+    /// The one way to write a pruned checkpoint: when the model was loaded from a folder that still exists
+    /// (<see cref="DecoderModel.SourceDirectory"/>) and the cuts are the only change, <see cref="PrunedCheckpointWriter"/>
+    /// writes it from that folder (untouched tensors copied byte for byte, the folded down-projections recomputed in
+    /// float64). Whether the cuts are the only change is checked, not assumed: the pruned config must equal the model's
+    /// and every tensor the writer produces must equal the model's (in the model's dtype). Otherwise — no source, weights
+    /// or config changed after loading, a custom surgeon, a lossy compute dtype — the model is written from memory.
+    /// Returns false when the in-memory path must be taken.
+    /// </summary>
+    private bool TryStreamFromSource(DecoderModel decoder, string directory, SaveOptions options, CancellationToken cancellationToken)
+    {
+        if (decoder.SourceDirectory is not { } source || !Directory.Exists(source)) return false;
+        var storage = options.DType ?? Runtime.Precision.FromTorchDtypeName(decoder.Config.TorchDtype);
+        if (storage is null) return false; // SavePretrained reports the unsupported dtype
+        var cuts = Outcomes.Select(o => new CutTransform(o.Cut, o.Transform)).ToList();
+        var streamOptions = new PrunedCheckpointOptions
+        {
+            DType = storage, MaxShardBytes = options.MaxShardBytes, Overwrite = options.Overwrite, ExtraFiles = options.ExtraFiles,
+        };
+        try
+        {
+            PrunedCheckpointWriter.Write(source, cuts, directory, streamOptions, progress: null, _logger,
+                decoder.Config, decoder.state_dict(), cancellationToken);
+            return true;
+        }
+        catch (SourceMismatchException ex)
+        {
+            if (_logger is not null) StreamingSaveLog.WritingFromMemory(_logger, ex.Message);
+            return false;
+        }
     }
 
     /// <summary>Disposes the transforms.</summary>

@@ -11,5 +11,6 @@ internal static class BenchmarkCatalog
         new AttentionBenchmark(),
         new PrunePassesBenchmark(),
         new ThreadsBenchmark(),
+        new StreamingRewriteBenchmark(),
     ];
 }

@@ -3,6 +3,11 @@ using ReplaceMe.Benchmarks;
 using ReplaceMe.Core.Runtime;
 
 // Usage: replaceme-bench [--quick] [--list] [name ...]   (no names: run all)
+if (args.Length > 0 && args[0] == StreamingRewriteBenchmark.ChildFlag)
+{
+    TorchRuntime.EnsureLoaded();
+    return StreamingRewriteBenchmark.Child(args);
+}
 var quick = args.Contains("--quick");
 var names = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
 if (args.Contains("--list"))

@@ -29,12 +29,21 @@ internal sealed class CalibrationArgs
         CliOptions.Require(MaxLength, n => n > 0, "--max-length must be ≥ 1.");
     }
 
-    public void AddTo(Command command)
+    /// <param name="command">The verb.</param>
+    /// <param name="insteadOf">An option that replaces calibration data (prune's --from-stats): when it is given, no
+    /// calibration option may be.</param>
+    public void AddTo(Command command, Option? insteadOf = null)
     {
-        foreach (var o in new Option[] { File, SelfGenerated, Column, Lines, Samples, RandomSamples, GeneratedTokens, BatchSize, MaxLength, Seed })
-            command.Options.Add(o);
+        Option[] all = [File, SelfGenerated, Column, Lines, Samples, RandomSamples, GeneratedTokens, BatchSize, MaxLength, Seed];
+        foreach (var o in all) command.Options.Add(o);
         command.Validators.Add(result =>
         {
+            if (insteadOf is not null && result.GetResult(insteadOf) is not null)
+            {
+                if (all.FirstOrDefault(o => result.GetResult(o) is { Implicit: false }) is { } given)
+                    result.AddError($"{given.Name} is not used with {insteadOf.Name} (the statistics already hold the calibration data).");
+                return;
+            }
             bool file = result.GetResult(File) is not null, generated = result.GetResult(SelfGenerated) is not null;
             if (file == generated) result.AddError("Give exactly one of --calibration FILE or --self-generated N.");
         });

@@ -13,7 +13,8 @@ internal static class PruneCommand
     {
         var model = CliOptions.Model();
         var calibration = new CalibrationArgs();
-        var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n)", Required = true };
+        var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n); required unless --from-stats" };
+        var fromStats = new Option<string[]>("--from-stats") { Description = "Instead of calibrating: merge these statistics files of one cut (from calibrate), fit T with lstsq and write --out with the streaming writer", AllowMultipleArgumentsPerToken = true };
         var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
         estimator.AcceptOnlyFromAmong(Strategies.EstimatorNames);
         var selector = new Option<string>("--selector") { Description = "angular (paper), cosine (1 − cos), bi (block influence), fixed (with --start), replacement-aware", DefaultValueFactory = _ => "angular" };
@@ -34,11 +35,19 @@ internal static class PruneCommand
         CliOptions.Require(ridge, a => a >= 0 && double.IsFinite(a), "--ridge must be a finite number ≥ 0.");
         var command = new Command("prune", "Remove blocks with ReplaceMe: cuts are 0-based half-open [s, e); the linear map is folded into block s−1.")
         {
-            model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, gguf, ggufDType, threads,
+            model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, gguf, ggufDType, threads, fromStats,
         };
-        calibration.AddTo(command);
+        calibration.AddTo(command, fromStats);
         command.Validators.Add(result =>
         {
+            if (result.GetResult(fromStats) is not null)
+            {
+                foreach (var o in new Option[] { blocks, selector, start, cuts, merge, estimator, gguf, ggufDType })
+                    if (result.GetResult(o) is { Implicit: false })
+                        result.AddError($"{o.Name} is not used with --from-stats: the cut comes from the statistics files and T is fitted with lstsq.");
+                return;
+            }
+            if (result.GetResult(blocks) is null) result.AddError("--blocks N is required (unless --from-stats).");
             bool isFixed = result.GetValue(selector) == "fixed", hasStart = result.GetResult(start) is not null;
             if (isFixed && !hasStart) result.AddError("--selector fixed needs --start S.");
             if (!isFixed && hasStart) result.AddError("--start is only used with --selector fixed.");
@@ -71,6 +80,10 @@ internal static class PruneCommand
                 throw new IOException($"--gguf '{ggufPath}' is a folder; expected a .gguf file path.");
             if (ggufPath is not null && File.Exists(ggufPath) && !parse.GetValue(overwrite))
                 throw new IOException($"GGUF file '{ggufPath}' already exists; pass --overwrite to replace it.");
+            if (parse.GetResult(fromStats) is not null)
+                return PruneFromStats.Run(context, parse.GetValue(model)!, parse.GetValue(fromStats) ?? [],
+                    new LeastSquaresOptions(parse.GetValue(ridge), AllowUnderdetermined: parse.GetValue(underdetermined)),
+                    outDir, parse.GetValue(overwrite), parse.GetValue(json), ct);
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {
