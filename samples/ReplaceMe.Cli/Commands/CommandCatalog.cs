@@ -11,6 +11,7 @@ internal static class CommandCatalog
         yield return DemoCommand.Create(context);
         yield return ProfileCommand.Create(context);
         yield return PruneCommand.Create(context);
+        yield return SweepCommand.Create(context);
         yield return EvaluateCommand.Create(context);
         yield return ImportLlama2cCommand.Create(context);
         yield return GenerateCommand.Create(context);

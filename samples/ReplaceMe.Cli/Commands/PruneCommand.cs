@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ReplaceMe.Core.Estimation;
+using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 
 namespace ReplaceMe.Cli.Commands;
@@ -12,6 +13,7 @@ internal static class PruneCommand
     {
         var model = CliOptions.Model();
         var calibration = new CalibrationArgs();
+        var heal = new HealArgs();
         var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n)", Required = true };
         var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
         estimator.AcceptOnlyFromAmong(Strategies.EstimatorNames);
@@ -33,6 +35,7 @@ internal static class PruneCommand
             model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json,
         };
         calibration.AddTo(command);
+        heal.AddTo(command);
         command.Validators.Add(result =>
         {
             bool isFixed = result.GetValue(selector) == "fixed", hasStart = result.GetResult(start) is not null;
@@ -80,8 +83,12 @@ internal static class PruneCommand
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
                 using var ownedBatches = batches;
                 options = options with { CalibrationSource = source };
-                using var result = new ReplaceMePruner().Prune(decoder, batches, options, cancellationToken: ct);
+                var (fit, heldOut) = heal.Split(parse, batches);
+                using var result = new ReplaceMePruner().Prune(decoder, fit, options, cancellationToken: ct);
                 Print(context.Out, result);
+                var healed = heal.Enabled(parse)
+                    ? heal.Run(parse, context.Out, result, parse.GetValue(model)!, fit, heldOut, options.Seed, ct)
+                    : null;
                 if (parse.GetValue(json) is string path)
                 {
                     await CliFiles.WriteAllTextAtomicAsync(path, result.ProvenanceJson() + "\n", ct).ConfigureAwait(false);
@@ -89,7 +96,9 @@ internal static class PruneCommand
                 }
                 if (outDir is not null)
                 {
-                    result.Save(outDir, parse.GetValue(overwrite), cancellationToken: ct);
+                    var extra = new Dictionary<string, string>();
+                    if (healed is not null) extra["healing.json"] = healed.ToJson() + "\n";
+                    result.Save(outDir, new SaveOptions { Overwrite = parse.GetValue(overwrite), ExtraFiles = extra }, ct);
                     context.Out.WriteLine($"saved {Path.GetFullPath(outDir)} ({result.Model.BlockCount} blocks)");
                 }
             }
