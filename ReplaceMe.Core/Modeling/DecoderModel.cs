@@ -14,7 +14,8 @@ namespace ReplaceMe.Core.Modeling;
 /// <remarks>
 /// Padding follows Hugging Face: position ids are cumsum(mask) − 1 clamped at 0 (a left-padded row starts at position 0
 /// at its first real token), padded keys are masked, and fully masked query rows use the dtype's lowest finite value
-/// instead of −∞ so they stay finite. All computation runs without autograd.
+/// instead of −∞ so they stay finite. All computation runs without autograd, except the internal forward that healing
+/// trains through (DecoderModel.Training.cs).
 /// Device and compute dtype are fixed when the model is built (<see cref="ModelLoadOptions"/>); do not move it with
 /// TorchSharp's <c>to()</c>/<c>cuda()</c>, load it again on the other device instead.
 /// </remarks>

@@ -12,6 +12,7 @@ internal static class CommandCatalog
         yield return ProfileCommand.Create(context);
         yield return PruneCommand.Create(context);
         yield return CalibrateCommand.Create(context);
+        yield return SweepCommand.Create(context);
         yield return EvaluateCommand.Create(context);
         yield return ExportGgufCommand.Create(context);
         yield return ImportLlama2cCommand.Create(context);

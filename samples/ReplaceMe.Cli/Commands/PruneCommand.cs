@@ -1,7 +1,7 @@
 using System.CommandLine;
-using ReplaceMe.Core.Modeling;
 using System.Globalization;
 using ReplaceMe.Core.Estimation;
+using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 
 namespace ReplaceMe.Cli.Commands;
@@ -13,6 +13,7 @@ internal static class PruneCommand
     {
         var model = CliOptions.Model();
         var calibration = new CalibrationArgs();
+        var heal = new HealArgs();
         var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n); required unless --from-stats" };
         var fromStats = new Option<string[]>("--from-stats") { Description = "Instead of calibrating: merge these statistics files of one cut (from calibrate), fit T with lstsq and write --out with the streaming writer", AllowMultipleArgumentsPerToken = true };
         var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
@@ -38,11 +39,12 @@ internal static class PruneCommand
             model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, gguf, ggufDType, threads, fromStats,
         };
         calibration.AddTo(command, fromStats);
+        heal.AddTo(command);
         command.Validators.Add(result =>
         {
             if (result.GetResult(fromStats) is not null)
             {
-                foreach (var o in new Option[] { blocks, selector, start, cuts, merge, estimator, gguf, ggufDType })
+                foreach (var o in new Option[] { blocks, selector, start, cuts, merge, estimator, gguf, ggufDType, heal.Steps, heal.LearningRate, heal.HeldOut })
                     if (result.GetResult(o) is { Implicit: false })
                         result.AddError($"{o.Name} is not used with --from-stats: the cut comes from the statistics files and T is fitted with lstsq.");
                 return;
@@ -104,8 +106,12 @@ internal static class PruneCommand
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
                 using var ownedBatches = batches;
                 options = options with { CalibrationSource = source };
-                using var result = new ReplaceMePruner().Prune(decoder, batches, options, cancellationToken: ct);
+                var (fit, heldOut) = heal.Split(parse, batches);
+                using var result = new ReplaceMePruner().Prune(decoder, fit, options, cancellationToken: ct);
                 Print(context.Out, result);
+                var healed = heal.Enabled(parse)
+                    ? heal.Run(parse, context.Out, result, parse.GetValue(model)!, fit, heldOut, options.Seed, ct)
+                    : null;
                 if (parse.GetValue(json) is string path)
                 {
                     await CliFiles.WriteAllTextAtomicAsync(path, result.ProvenanceJson() + "\n", ct).ConfigureAwait(false);
@@ -113,7 +119,9 @@ internal static class PruneCommand
                 }
                 if (outDir is not null)
                 {
-                    result.Save(outDir, parse.GetValue(overwrite), cancellationToken: ct);
+                    var extra = new Dictionary<string, string>();
+                    if (healed is not null) extra["healing.json"] = healed.ToJson() + "\n";
+                    result.Save(outDir, new SaveOptions { Overwrite = parse.GetValue(overwrite), ExtraFiles = extra }, ct);
                     context.Out.WriteLine($"saved {Path.GetFullPath(outDir)} ({result.Model.BlockCount} blocks)");
                 }
                 if (ggufPath is not null)

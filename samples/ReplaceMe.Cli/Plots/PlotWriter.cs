@@ -210,6 +210,39 @@ public static class PlotWriter
         return gen;
     }
 
+    /// <summary>Held-out perplexity against blocks removed, one line per estimator, with the original as n = 0 and,
+    /// when given, the target as a dashed line (the curve of <c>replaceme sweep</c>).</summary>
+    public static string PerplexityByBlocks(IReadOnlyList<KeyValuePair<string, IReadOnlyList<(int Blocks, double Perplexity)>>> series,
+        double originalPerplexity, double? limit, string pngPath)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        if (series.Count == 0) throw new ArgumentException("The sweep plot needs at least one estimator.", nameof(series));
+        var plot = new Plot();
+        int maxBlocks = 1;
+        foreach (var (name, points) in series)
+        {
+            var xs = points.Select(p => (double)p.Blocks).Prepend(0.0).ToArray();
+            var ys = points.Select(p => p.Perplexity).Prepend(originalPerplexity).ToArray();
+            var line = plot.Add.Scatter(xs, ys);
+            line.LegendText = name;
+            line.MarkerSize = 7;
+            maxBlocks = Math.Max(maxBlocks, points.Max(p => p.Blocks));
+        }
+        if (limit is { } l)
+        {
+            var h = plot.Add.HorizontalLine(l);
+            h.LinePattern = LinePattern.Dashed;
+            h.LineColor = Colors.Red;
+            h.LegendText = "target";
+        }
+        plot.ShowLegend();
+        plot.Axes.Bottom.Label.Text = "blocks removed n";
+        plot.Axes.Left.Label.Text = "held-out perplexity";
+        plot.Axes.Bottom.TickGenerator = IntegerTicks(0, maxBlocks);
+        plot.Title("Perplexity vs blocks removed (one profile, best cut per n)");
+        return Save(plot, pngPath);
+    }
+
     private static ScottPlot.TickGenerators.NumericManual IntegerTicks(int first, int last)
     {
         var gen = new ScottPlot.TickGenerators.NumericManual();
