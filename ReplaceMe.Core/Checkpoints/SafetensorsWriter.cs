@@ -38,19 +38,8 @@ public static partial class SafetensorsWriter
         ArgumentNullException.ThrowIfNull(tensors);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxShardBytes);
         TorchRuntime.EnsureLoaded();
-        var entries = new SortedDictionary<string, Entry>(StringComparer.Ordinal);
-        foreach (var (name, tensor) in tensors)
-        {
-            ArgumentException.ThrowIfNullOrEmpty(name, nameof(tensors));
-            ArgumentNullException.ThrowIfNull(tensor, nameof(tensors));
-            var stored = castFloatingTo is ScalarType cast && tensor.is_floating_point() ? cast : tensor.dtype;
-            var (dtype, size) = SafetensorsDType.FromScalarType(stored, name);
-            if (!entries.TryAdd(name, new Entry(name, tensor, stored, dtype, tensor.shape, tensor.numel() * size)))
-                throw new ArgumentException($"Tensor name '{name}' appears twice.", nameof(tensors));
-        }
-        var meta = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
-        meta["format"] = "pt";
+        var entries = Entries(tensors, castFloatingTo);
+        var meta = Metadata(metadata);
 
         var shards = PlanShards(entries.Values, maxShardBytes);
         Directory.CreateDirectory(folder);
@@ -75,6 +64,46 @@ public static partial class SafetensorsWriter
             written.Add(SafetensorsReader.IndexFileName);
         }
         RemoveStaleCheckpointFiles(folder, written);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="tensors"/> as one safetensors file <paramref name="fileName"/> in <paramref name="folder"/>
+    /// (through a temporary sibling renamed when complete); checkpoint files already there are left alone.
+    /// </summary>
+    internal static void WriteSingleFile(string folder, string fileName, IEnumerable<KeyValuePair<string, Tensor>> tensors,
+        IReadOnlyDictionary<string, string>? metadata, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        ArgumentException.ThrowIfNullOrEmpty(fileName);
+        ArgumentNullException.ThrowIfNull(tensors);
+        TorchRuntime.EnsureLoaded();
+        var entries = Entries(tensors, castFloatingTo: null);
+        var meta = Metadata(metadata);
+        Directory.CreateDirectory(folder);
+        WriteAtomically(folder, fileName, s => WriteFile(s, [.. entries.Values], meta, cancellationToken));
+    }
+
+    private static SortedDictionary<string, Entry> Entries(IEnumerable<KeyValuePair<string, Tensor>> tensors, ScalarType? castFloatingTo)
+    {
+        var entries = new SortedDictionary<string, Entry>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(name, nameof(tensors));
+            ArgumentNullException.ThrowIfNull(tensor, nameof(tensors));
+            var stored = castFloatingTo is ScalarType cast && tensor.is_floating_point() ? cast : tensor.dtype;
+            var (dtype, size) = SafetensorsDType.FromScalarType(stored, name);
+            if (!entries.TryAdd(name, new Entry(name, tensor, stored, dtype, tensor.shape, tensor.numel() * size)))
+                throw new ArgumentException($"Tensor name '{name}' appears twice.", nameof(tensors));
+        }
+        return entries;
+    }
+
+    private static SortedDictionary<string, string> Metadata(IReadOnlyDictionary<string, string>? metadata)
+    {
+        var meta = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
+        meta["format"] = "pt";
+        return meta;
     }
 
     private sealed record Entry(string Name, Tensor Tensor, ScalarType StoredType, string DType, long[] Shape, long Bytes);

@@ -8,5 +8,6 @@ internal static class BenchmarkCatalog
         new MatmulBenchmark(),
         new ForwardBenchmark(),
         new LeastSquaresMemoryBenchmark(),
+        new CosineMemoryBenchmark(),
     ];
 }

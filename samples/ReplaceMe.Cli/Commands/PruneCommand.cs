@@ -12,8 +12,9 @@ internal static class PruneCommand
     {
         var model = CliOptions.Model();
         var calibration = new CalibrationArgs();
+        var cosine = new CosineArgs();
         var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n)", Required = true };
-        var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
+        var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), diag (least-squares diagonal T), orthonormal (Procrustes rotation), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
         estimator.AcceptOnlyFromAmong(Strategies.EstimatorNames);
         var selector = new Option<string>("--selector") { Description = "angular (paper), cosine (1 − cos), bi (block influence), fixed (with --start), replacement-aware", DefaultValueFactory = _ => "angular" };
         selector.AcceptOnlyFromAmong(Strategies.SelectorNames);
@@ -33,6 +34,7 @@ internal static class PruneCommand
             model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json,
         };
         calibration.AddTo(command);
+        cosine.AddTo(command, estimator);
         command.Validators.Add(result =>
         {
             bool isFixed = result.GetValue(selector) == "fixed", hasStart = result.GetResult(start) is not null;
@@ -50,7 +52,7 @@ internal static class PruneCommand
             }
             // An estimator left at its default reads as null here: the default is lstsq.
             bool lstsq = (chosen ?? "lstsq") == "lstsq";
-            if (result.GetResult(ridge) is not null && !lstsq) result.AddError("--ridge is only used with --estimator lstsq.");
+            if (result.GetResult(ridge) is not null && !lstsq && chosen != "diag") result.AddError("--ridge is only used with --estimator lstsq or diag.");
             if (result.GetValue(underdetermined) && !lstsq) result.AddError("--allow-underdetermined is only used with --estimator lstsq.");
         });
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
@@ -69,7 +71,7 @@ internal static class PruneCommand
                     CutCount = parse.GetValue(cuts),
                     MergeAdjacent = parse.GetValue(merge),
                     Selector = Strategies.Selector(parse.GetValue(selector)!, parse.GetValue(start), parse.GetValue(blocks)),
-                    Estimator = Strategies.Estimator(parse.GetValue(estimator)!, parse.GetValue(ridge), parse.GetValue(underdetermined)),
+                    Estimator = Strategies.Estimator(parse.GetValue(estimator)!, parse.GetValue(ridge), parse.GetValue(underdetermined), cosine.Options(parse)),
                     Seed = parse.GetValue(calibration.Seed),
                     BatchSize = parse.GetValue(calibration.BatchSize),
                     MaxLength = parse.GetValue(calibration.MaxLength),
