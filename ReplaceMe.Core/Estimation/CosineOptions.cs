@@ -29,7 +29,7 @@ public enum CosineSchedule
 
 /// <summary>
 /// Options of <see cref="CosineEstimator"/>. The defaults converge from the identity on small calibration sets: Adam
-/// with a peak learning rate of 1e-3, 5 % warm-up then cosine decay, over at least <see cref="MinSteps"/> optimiser
+/// with a peak learning rate of 1e-2, 5 % warm-up then cosine decay, over at least <see cref="MinSteps"/> optimiser
 /// steps (more when the stored rows fill more batches: <see cref="StepsFor"/>). <see cref="Paper"/> is the paper's
 /// setting (constant lr 1e-4, 10 epochs of 1024-row batches), which on a few thousand rows makes too few steps to move
 /// T far from its start (docs/estimators.md, "Cosine schedule").
@@ -48,7 +48,7 @@ public enum CosineSchedule
 /// <param name="DiagnosticRows">Rows kept (seeded uniform sample) to report cosine before/after; 0 skips it.</param>
 public sealed record CosineOptions(
     CosineLoss Loss = CosineLoss.Approximate,
-    double LearningRate = 1e-3,
+    double LearningRate = 1e-2,
     int BatchSize = 1024,
     int Epochs = 10,
     CosineInit Init = CosineInit.Identity,

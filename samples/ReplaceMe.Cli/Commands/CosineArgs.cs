@@ -13,10 +13,10 @@ internal sealed class CosineArgs
     };
     public Option<bool> Paper { get; } = new("--cosine-paper")
     {
-        Description = "The paper's exact schedule (Adam, constant lr 1e-4, 10 epochs of 1024-row batches) instead of the default (≥ 1000 steps, warm-up + cosine decay, peak lr 1e-3)",
+        Description = "The paper's exact schedule (Adam, constant lr 1e-4, 10 epochs of 1024-row batches) instead of the default (≥ 1000 steps, warm-up + cosine decay, peak lr 1e-2)",
     };
     public Option<int?> Steps { get; } = new("--cosine-steps") { Description = "Exact number of Adam steps (default: max(10 epochs, 1000 steps))" };
-    public Option<double?> LearningRate { get; } = new("--cosine-lr") { Description = "Adam learning rate (the schedule's peak); default 1e-3, or 1e-4 with --cosine-paper" };
+    public Option<double?> LearningRate { get; } = new("--cosine-lr") { Description = "Adam learning rate (the schedule's peak); default 1e-2, or 1e-4 with --cosine-paper" };
 
     public CosineArgs()
     {
