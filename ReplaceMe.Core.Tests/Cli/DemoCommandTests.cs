@@ -111,8 +111,8 @@ public class DemoEstimateTests
         var e = ReplaceMe.Cli.Demo.DemoEstimate.Price(stepSeconds: 0.05, tokenSeconds: 5e-4, full);
         // 160 + 48 stories in batches of 16: 10 + 3 batches of 160 × fill steps.
         Assert.Equal(13 * 160 * ReplaceMe.Cli.Demo.DemoEstimate.GenerationFill * 0.05, e.Generation.TotalSeconds, 6);
-        // 6 pruned variants, each over 160 stories of 161 tokens.
-        Assert.Equal(6 * 160 * 161 * 5e-4 * ReplaceMe.Cli.Demo.DemoEstimate.PrunePasses, e.Pruning.TotalSeconds, 6);
+        // 8 pruned variants (3 estimators × 2 n, plus diag-2 and orthonormal-2), each over 160 stories of 161 tokens.
+        Assert.Equal(8 * 160 * 161 * 5e-4 * ReplaceMe.Cli.Demo.DemoEstimate.PrunePasses, e.Pruning.TotalSeconds, 6);
         Assert.Equal(e.Generation + e.Evaluation + e.Pruning, e.Total);
 
         var quick = ReplaceMe.Cli.Demo.DemoEstimate.Price(0.05, 5e-4, full.Quick());

@@ -28,8 +28,8 @@ public class Stories15MEndToEndTests(ITestOutputHelper output)
                 Estimator = estimator switch
                 {
                     "identity" => new IdentityEstimator(),
-                    // Few calibration rows (≈ 19k) for a cosine fit: start from least squares as the paper's A.11 suggests.
-                    "cosine" => new CosineEstimator(new CosineOptions(Init: CosineInit.LeastSquares)),
+                    // The paper's schedule from the least-squares start (the table's "cosine (Adam, LS init)" rows).
+                    "cosine" => new CosineEstimator(CosineOptions.Paper with { Init = CosineInit.LeastSquares }),
                     _ => new LeastSquaresEstimator(),
                 },
                 Selector = selector == "replacement-aware" ? new ReplacementAwareSelector() : new AngularDistanceSelector(),

@@ -120,23 +120,19 @@ internal sealed class TokenRowStore : IDisposable
         }
         if (keptRows.Count == 0) return;
 
-        var data = new float[matrices.Length][];
+        // Each kept row is copied straight from the (CPU, float32, contiguous) tensor into its slot: no per-batch
+        // managed arrays, so the garbage collector has nothing batch-sized to defer (docs/method.md, "Cosine memory").
         using (NewDisposeScope())
         {
             var index = keptRows.Count == n ? null : tensor(keptRows.ToArray(), ScalarType.Int64, matrices[0].device); // [kept]
             for (int k = 0; k < matrices.Length; k++)
             {
                 var rows = index is null ? matrices[k].detach() : matrices[k].detach().index_select(0, index.to(matrices[k].device)); // [kept, w_k]
-                data[k] = rows.to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
+                var cpu = rows.to(ScalarType.Float32, CPU).contiguous(); // [kept, w_k]
+                var source = FloatSpan(cpu);
+                for (int i = 0; i < keptRows.Count; i++)
+                    WriteField(keptSlots[i], k, source.Slice(i * _widths[k], _widths[k])); // in row order: a later row wins a slot drawn twice
             }
-        }
-
-        var record = new float[_recordFloats];
-        for (int i = 0; i < keptRows.Count; i++)
-        {
-            for (int k = 0; k < data.Length; k++)
-                Array.Copy(data[k], (long)i * _widths[k], record, _offsets[k], _widths[k]);
-            WriteRecord(keptSlots[i], record); // in row order, so a later row wins a slot drawn twice in one batch
         }
     }
 
@@ -157,31 +153,59 @@ internal sealed class TokenRowStore : IDisposable
     private IEnumerable<Tensor[]> Iterate(int batchSize, Device device, int? shuffleSeed)
     {
         long count = RowsStored;
+        if (count == 0) yield break;
         var order = new long[count];
         for (long i = 0; i < count; i++) order[i] = i;
         if (shuffleSeed is int s) new Random(s).Shuffle(order);
-        var record = new float[_recordFloats];
-        for (long start = 0; start < count; start += batchSize)
+        int capacity = (int)Math.Min(batchSize, count);
+        // One float32 buffer per matrix for the whole pass, filled in place for every batch; batches are views of it
+        // (on the CPU) or copies on the device. So a pass allocates O(batch) memory once, not per batch.
+        var buffers = new Tensor[_widths.Length];
+        try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            int n = (int)Math.Min(batchSize, count - start);
-            var columns = new float[_widths.Length][];
-            for (int k = 0; k < columns.Length; k++) columns[k] = new float[(long)n * _widths[k]];
-            for (int r = 0; r < n; r++)
+            for (int k = 0; k < buffers.Length; k++) buffers[k] = empty([capacity, _widths[k]], ScalarType.Float32).DetachFromDisposeScope();
+            var record = new float[_recordFloats];
+            bool onCpu = device.type == DeviceType.CPU;
+            for (long start = 0; start < count; start += batchSize)
             {
-                ReadRecord(order[start + r], record);
-                for (int k = 0; k < columns.Length; k++)
-                    Array.Copy(record, _offsets[k], columns[k], (long)r * _widths[k], _widths[k]);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                int n = (int)Math.Min(batchSize, count - start);
+                Fill(buffers, order, start, n, record);
+                var batch = new Tensor[buffers.Length];
+                for (int k = 0; k < buffers.Length; k++)
+                {
+                    var view = buffers[k].narrow(0, 0, n); // [n, w_k]
+                    if (!onCpu)
+                    {
+                        using var local = view;
+                        view = local.to(device, copy: true);
+                    }
+                    batch[k] = view.DetachFromDisposeScope(); // owned by the caller
+                }
+                yield return batch;
             }
-            var batch = new Tensor[columns.Length];
-            for (int k = 0; k < columns.Length; k++)
-            {
-                using var cpu = tensor(columns[k], [n, _widths[k]], ScalarType.Float32);
-                batch[k] = cpu.to(device, copy: true).DetachFromDisposeScope(); // owned by the caller
-            }
-            yield return batch;
+        }
+        finally
+        {
+            foreach (var b in buffers) b?.Dispose();
         }
     }
+
+    private void Fill(Tensor[] buffers, long[] order, long start, int n, float[] record)
+    {
+        for (int r = 0; r < n; r++)
+        {
+            var row = ReadRecord(order[start + r], record);
+            for (int k = 0; k < buffers.Length; k++)
+                row.Slice(_offsets[k], _widths[k]).CopyTo(FloatSpan(buffers[k]).Slice(r * _widths[k], _widths[k]));
+        }
+    }
+
+    /// <summary>Bytes a pass of <see cref="Batches"/> allocates besides the batches on a non-CPU device: one float32 buffer of <paramref name="batchSize"/> rows.</summary>
+    public long PassBufferBytes(int batchSize) => Math.Min(batchSize, Math.Max(1, RowCap)) * RecordBytes;
+
+    /// <summary>The float32 data of a contiguous CPU tensor as a span (valid while the tensor lives).</summary>
+    private static Span<float> FloatSpan(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
 
     /// <summary>Disposes every tensor of a batch returned by <see cref="Batches"/>.</summary>
     public static void DisposeAll(Tensor[] batch)
@@ -190,26 +214,25 @@ internal sealed class TokenRowStore : IDisposable
         foreach (var t in batch) t.Dispose();
     }
 
-    private void WriteRecord(long slot, float[] record)
+    /// <summary>Writes matrix <paramref name="k"/>'s part of the record in <paramref name="slot"/>.</summary>
+    private void WriteField(long slot, int k, ReadOnlySpan<float> values)
     {
         if (slot < _ramRowCapacity)
         {
             var chunk = RamChunk(slot / _chunkRows);
-            Array.Copy(record, 0, chunk, (slot % _chunkRows) * _recordFloats, _recordFloats);
+            values.CopyTo(chunk.AsSpan((int)((slot % _chunkRows) * _recordFloats) + _offsets[k], _widths[k]));
             return;
         }
         var handle = SpillHandle();
-        RandomAccess.Write(handle, MemoryMarshal.AsBytes(record.AsSpan()), (slot - _ramRowCapacity) * RecordBytes);
+        RandomAccess.Write(handle, MemoryMarshal.AsBytes(values), (slot - _ramRowCapacity) * RecordBytes + (long)_offsets[k] * sizeof(float));
     }
 
-    private void ReadRecord(long slot, float[] record)
+    /// <summary>The record in <paramref name="slot"/>: a view of RAM, or <paramref name="scratch"/> filled from the spill file.</summary>
+    private ReadOnlySpan<float> ReadRecord(long slot, float[] scratch)
     {
         if (slot < _ramRowCapacity)
-        {
-            Array.Copy(_chunks[(int)(slot / _chunkRows)], (slot % _chunkRows) * _recordFloats, record, 0, _recordFloats);
-            return;
-        }
-        var bytes = MemoryMarshal.AsBytes(record.AsSpan());
+            return _chunks[(int)(slot / _chunkRows)].AsSpan((int)((slot % _chunkRows) * _recordFloats), _recordFloats);
+        var bytes = MemoryMarshal.AsBytes(scratch.AsSpan());
         long offset = (slot - _ramRowCapacity) * RecordBytes;
         int read = 0;
         while (read < bytes.Length)
@@ -218,6 +241,7 @@ internal sealed class TokenRowStore : IDisposable
             if (got <= 0) throw new IOException($"The spill file {SpillPath} ended early at byte {offset + read}.");
             read += got;
         }
+        return scratch;
     }
 
     private float[] RamChunk(long index)

@@ -37,8 +37,11 @@ internal sealed class AdamStep : IDisposable
         parameter.grad?.zero_();
     }
 
-    /// <summary>One update of <paramref name="parameter"/> from its current gradient.</summary>
-    public void Step(Tensor parameter)
+    /// <summary>One update of <paramref name="parameter"/> from its current gradient, at the constructor's learning rate.</summary>
+    public void Step(Tensor parameter) => Step(parameter, _learningRate);
+
+    /// <summary>One update of <paramref name="parameter"/> from its current gradient, at <paramref name="learningRate"/> (a schedule's value for this step).</summary>
+    public void Step(Tensor parameter, double learningRate)
     {
         ArgumentNullException.ThrowIfNull(parameter);
         var grad = parameter.grad ?? throw new InvalidOperationException("Adam step without a gradient: call backward() first.");
@@ -49,7 +52,7 @@ internal sealed class AdamStep : IDisposable
         _v.mul_(_beta2).addcmul_(grad, grad, _oneMinusBeta2);       // v ← β₂v + (1 − β₂)g²
         double bias1 = 1 - Math.Pow(Beta1, _t), bias2 = 1 - Math.Pow(Beta2, _t);
         var denominator = HeldScalars.TimesInPlace(_v.sqrt(), 1 / Math.Sqrt(bias2)).add_(_epsilon, HeldScalars.One); // √v̂ + ε
-        HeldScalars.AddCDivInPlace(parameter, _m, denominator, -_learningRate / bias1); // θ ← θ − lr·m̂/(√v̂ + ε)
+        HeldScalars.AddCDivInPlace(parameter, _m, denominator, -learningRate / bias1); // θ ← θ − lr·m̂/(√v̂ + ε)
     }
 
     public void Dispose()

@@ -18,11 +18,28 @@ public enum CosineInit
     LeastSquares,
 }
 
-/// <summary>Options of <see cref="CosineEstimator"/>. Defaults follow the paper: Adam, lr 1e-4, 1024-row batches, 10 epochs.</summary>
+/// <summary>How the Adam learning rate of <see cref="CosineEstimator"/> changes over the optimiser steps.</summary>
+public enum CosineSchedule
+{
+    /// <summary>The same learning rate at every step (the paper's and the reference code's choice).</summary>
+    Constant,
+    /// <summary>Linear warm-up from 0 over <see cref="CosineOptions.WarmupFraction"/> of the steps, then a cosine decay to 0.</summary>
+    WarmupCosine,
+}
+
+/// <summary>
+/// Options of <see cref="CosineEstimator"/>. The defaults converge from the identity on small calibration sets: Adam
+/// with a peak learning rate of 1e-2, 5 % warm-up then cosine decay, over at least <see cref="MinSteps"/> optimiser
+/// steps (more when the stored rows fill more batches: <see cref="StepsFor"/>). <see cref="Paper"/> is the paper's
+/// setting (constant lr 1e-4, 10 epochs of 1024-row batches), which on a few thousand rows makes too few steps to move
+/// T far from its start (docs/estimators.md, "Cosine schedule").
+/// </summary>
 /// <param name="Loss">Objective (Eq. 8 or Eq. 7).</param>
-/// <param name="LearningRate">Adam learning rate (&gt; 0).</param>
-/// <param name="BatchSize">Token rows per step (≥ 1).</param>
-/// <param name="Epochs">Passes over the stored rows (≥ 1).</param>
+/// <param name="LearningRate">Adam learning rate (&gt; 0): the peak of the schedule. T is dimensionless (X·T is compared
+/// with Z by angle only), and Adam's step is about the learning rate per entry whatever the activations' scale, so the
+/// rate is measured against T's own entries (1 on the identity's diagonal).</param>
+/// <param name="BatchSize">Token rows per step (≥ 1); all rows when fewer are stored.</param>
+/// <param name="Epochs">Passes over the stored rows (≥ 1); with <see cref="MinSteps"/> it sets the number of steps.</param>
 /// <param name="Init">Starting point.</param>
 /// <param name="MaxRows">
 /// Most token rows kept for the optimisation (uniform seeded subsample beyond it); null means
@@ -31,7 +48,7 @@ public enum CosineInit
 /// <param name="DiagnosticRows">Rows kept (seeded uniform sample) to report cosine before/after; 0 skips it.</param>
 public sealed record CosineOptions(
     CosineLoss Loss = CosineLoss.Approximate,
-    double LearningRate = 1e-4,
+    double LearningRate = 1e-2,
     int BatchSize = 1024,
     int Epochs = 10,
     CosineInit Init = CosineInit.Identity,
@@ -41,8 +58,51 @@ public sealed record CosineOptions(
     /// <summary>Upper bound of the default row cap.</summary>
     public const long DefaultMaxRowsBound = 262_144;
 
+    /// <summary>Most points of <see cref="EstimatorReport.LossCurve"/>: the curve averages the loss over equal runs of steps.</summary>
+    public const int LossCurvePoints = 20;
+
+    /// <summary>
+    /// The paper's setting (§2.3 and its reference code): Adam at a constant lr 1e-4, 1024-row batches, 10 epochs,
+    /// identity start, no minimum number of steps.
+    /// </summary>
+    public static CosineOptions Paper { get; } = new(LearningRate: 1e-4) { Schedule = CosineSchedule.Constant, MinSteps = 0, WarmupFraction = 0 };
+
+    /// <summary>Learning-rate schedule over the steps.</summary>
+    public CosineSchedule Schedule { get; init; } = CosineSchedule.WarmupCosine;
+
+    /// <summary>Share of the steps spent warming the learning rate up from 0 (0 ≤ value &lt; 1; <see cref="CosineSchedule.WarmupCosine"/> only).</summary>
+    public double WarmupFraction { get; init; } = 0.05;
+
+    /// <summary>Fewest optimiser steps (≥ 0): small calibration sets get more epochs instead of fewer steps.</summary>
+    public int MinSteps { get; init; } = 1000;
+
+    /// <summary>Exact number of optimiser steps (≥ 1) instead of <see cref="StepsFor"/>'s rule; null uses the rule.</summary>
+    public int? Steps { get; init; }
+
     /// <summary>The row cap used for hidden size <paramref name="hiddenSize"/>.</summary>
     public long RowCapFor(int hiddenSize) => MaxRows ?? Math.Min(4L * hiddenSize * hiddenSize, DefaultMaxRowsBound);
+
+    /// <summary>
+    /// Optimiser steps for <paramref name="rows"/> stored rows: <see cref="Steps"/> when set, else
+    /// max(<see cref="Epochs"/> · ⌈rows / <see cref="BatchSize"/>⌉, <see cref="MinSteps"/>).
+    /// </summary>
+    public int StepsFor(long rows)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        if (Steps is int fixedSteps) return fixedSteps;
+        long perEpoch = (rows + BatchSize - 1) / BatchSize;
+        return (int)Math.Min(int.MaxValue, Math.Max(Epochs * perEpoch, MinSteps));
+    }
+
+    /// <summary>The learning rate of step <paramref name="step"/> (0-based) of <paramref name="steps"/>.</summary>
+    public double LearningRateAt(int step, int steps)
+    {
+        if (Schedule == CosineSchedule.Constant) return LearningRate;
+        int warmup = (int)Math.Ceiling(WarmupFraction * steps);
+        if (step < warmup) return LearningRate * (step + 1) / warmup;
+        double progress = steps - warmup <= 1 ? 0 : (step - warmup) / (double)(steps - warmup - 1); // 0 → 1
+        return LearningRate * 0.5 * (1 + Math.Cos(Math.PI * progress));
+    }
 
     /// <summary>Throws when an option is out of range.</summary>
     /// <exception cref="ArgumentException">The offending option is named.</exception>
@@ -50,11 +110,16 @@ public sealed record CosineOptions(
     {
         if (!Enum.IsDefined(Loss)) throw new ArgumentException($"Unknown cosine loss {Loss}.", nameof(Loss));
         if (!Enum.IsDefined(Init)) throw new ArgumentException($"Unknown initialisation {Init}.", nameof(Init));
+        if (!Enum.IsDefined(Schedule)) throw new ArgumentException($"Unknown learning-rate schedule {Schedule}.", nameof(Schedule));
         if (!double.IsFinite(LearningRate) || LearningRate <= 0)
             throw new ArgumentException($"LearningRate must be a finite number > 0; got {LearningRate}.", nameof(LearningRate));
         if (BatchSize < 1) throw new ArgumentException($"BatchSize must be ≥ 1; got {BatchSize}.", nameof(BatchSize));
         if (Epochs < 1) throw new ArgumentException($"Epochs must be ≥ 1; got {Epochs}.", nameof(Epochs));
         if (MaxRows is < 1) throw new ArgumentException($"MaxRows must be ≥ 1 when given; got {MaxRows}.", nameof(MaxRows));
         if (DiagnosticRows < 0) throw new ArgumentException($"DiagnosticRows must be ≥ 0; got {DiagnosticRows}.", nameof(DiagnosticRows));
+        if (MinSteps < 0) throw new ArgumentException($"MinSteps must be ≥ 0; got {MinSteps}.", nameof(MinSteps));
+        if (Steps is < 1) throw new ArgumentException($"Steps must be ≥ 1 when given; got {Steps}.", nameof(Steps));
+        if (!double.IsFinite(WarmupFraction) || WarmupFraction < 0 || WarmupFraction >= 1)
+            throw new ArgumentException($"WarmupFraction must be in [0, 1); got {WarmupFraction}.", nameof(WarmupFraction));
     }
 }

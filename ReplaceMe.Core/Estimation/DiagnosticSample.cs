@@ -13,7 +13,8 @@ namespace ReplaceMe.Core.Estimation;
 /// </summary>
 internal sealed class DiagnosticSample : IDisposable
 {
-    private const int EvaluationBatch = 4096;
+    /// <summary>Rows per evaluation batch (its float64 temporaries count against the fit's memory budget).</summary>
+    internal const int EvaluationBatch = 1024;
     private const int SeedSalt = 0x5EED; // decorrelates the sample from the optimiser's row subsample
     private readonly TokenRowStore? _rows;
 

@@ -23,10 +23,10 @@ internal static partial class EstimationLog
     public static partial void Underdetermined(ILogger logger, BlockCut cut, long tokens, int hiddenSize, double ridge);
 
     [LoggerMessage(EventId = 405, Level = LogLevel.Debug,
-        Message = "Cosine fit for cut {Cut}: epoch {Epoch}/{Epochs}, loss {Loss:G6}")]
-    public static partial void CosineEpoch(ILogger logger, BlockCut cut, int epoch, int epochs, double loss);
+        Message = "Cosine fit for cut {Cut}: step {Step}/{Steps}, learning rate {LearningRate:G3}, mean loss {Loss:G6} over the last {Window} steps")]
+    public static partial void CosineSteps(ILogger logger, BlockCut cut, int step, int steps, double learningRate, double loss, int window);
 
     [LoggerMessage(EventId = 406, Level = LogLevel.Information,
-        Message = "Cosine fit for cut {Cut}: kept {Rows} of {Seen} token rows, {Spilled} bytes spilled to disk")]
-    public static partial void CosineRows(ILogger logger, BlockCut cut, long rows, long seen, long spilled);
+        Message = "Cosine fit for cut {Cut}: kept {Rows} of {Seen} token rows, {Spilled} bytes spilled to disk; {Steps} Adam steps ({Schedule}, peak lr {LearningRate:G3}, batch {Batch})")]
+    public static partial void CosineRows(ILogger logger, BlockCut cut, long rows, long seen, long spilled, int steps, CosineSchedule schedule, double learningRate, long batch);
 }

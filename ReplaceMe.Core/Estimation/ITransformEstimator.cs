@@ -65,7 +65,7 @@ public sealed record TransformEstimate(Tensor? Transform, EstimatorReport Report
 /// <param name="UsedPseudoInverse">True when the Cholesky solve failed and the pseudo-inverse was used.</param>
 /// <param name="CosineBefore">Mean cos(Y + X, target) over tokens (identity, i.e. plain removal).</param>
 /// <param name="CosineAfter">Mean cos(Y + X·T, target) over tokens.</param>
-/// <param name="LossCurve">Per-epoch loss of gradient estimators.</param>
+/// <param name="LossCurve">Loss of gradient estimators over the run: the cosine estimator averages its mini-batch loss over equal windows of Adam steps (at most <see cref="CosineOptions.LossCurvePoints"/> points).</param>
 /// <param name="Notes">Anything else worth reporting (e.g. subsampling, spill to disk).</param>
 public sealed record EstimatorReport(
     string Estimator,

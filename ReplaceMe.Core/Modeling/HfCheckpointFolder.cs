@@ -47,6 +47,7 @@ internal static partial class HfCheckpointFolder
         if (options.DType is ScalarType dt && !Precision.IsSupportedCompute(dt))
             throw new ArgumentException($"SaveOptions.DType must be Float32, Float16, BFloat16 or Float64, not {dt}.", nameof(options));
         foreach (var name in options.ExtraFiles.Keys) CheckExtraFileName(name);
+        foreach (var name in options.ExtraTensorFiles.Keys) CheckExtraTensorFileName(name);
         if (sourceDir is not null && !Directory.Exists(sourceDir))
             throw new DirectoryNotFoundException($"Source checkpoint folder '{sourceDir}' does not exist.");
 
@@ -59,6 +60,8 @@ internal static partial class HfCheckpointFolder
         SafetensorsWriter.Write(output.Path, stateDict, options.MaxShardBytes, metadata: null, options.DType, cancellationToken);
         foreach (var (name, text) in options.ExtraFiles)
             File.WriteAllText(Path.Combine(output.Path, name), text, Utf8NoBom);
+        foreach (var (name, tensors) in options.ExtraTensorFiles)
+            SafetensorsWriter.WriteSingleFile(Path.Combine(output.Path, name), tensors, new Dictionary<string, string>(), cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
         output.Commit();
     }
@@ -139,6 +142,14 @@ internal static partial class HfCheckpointFolder
         || name.StartsWith("flax_model", StringComparison.Ordinal)
         || name.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
         || name.EndsWith(".pth", StringComparison.OrdinalIgnoreCase);
+
+    internal static void CheckExtraTensorFileName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || Path.GetFileName(name) != name || name.StartsWith('.')
+            || !name.EndsWith(".safetensors", StringComparison.Ordinal) || name.StartsWith("model", StringComparison.Ordinal))
+            throw new ArgumentException(
+                $"Extra tensor file name '{name}' must be a plain, visible *.safetensors file name that does not start with 'model'.", nameof(name));
+    }
 
     internal static void CheckExtraFileName(string name)
     {

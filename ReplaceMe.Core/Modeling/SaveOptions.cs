@@ -21,4 +21,11 @@ public sealed record SaveOptions
 
     /// <summary>Additional text files (file name → UTF-8 content), e.g. a provenance card; they win over same-named source files.</summary>
     public IReadOnlyDictionary<string, string> ExtraFiles { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Additional safetensors files (file name → tensors, written as stored dtype), e.g. a pruned model's transforms.
+    /// Internal: <c>PruningResult.Save</c> uses it so that the file is part of the same atomic folder write.
+    /// </summary>
+    internal IReadOnlyDictionary<string, IReadOnlyList<KeyValuePair<string, Tensor>>> ExtraTensorFiles { get; init; } =
+        new Dictionary<string, IReadOnlyList<KeyValuePair<string, Tensor>>>();
 }

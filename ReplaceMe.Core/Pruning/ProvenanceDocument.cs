@@ -27,6 +27,7 @@ internal static class ProvenanceDocument
                 ["applied_start"] = c.Applied.Start,
                 ["applied_end"] = c.Applied.End,
                 ["transform"] = c.Transform is null ? "identity" : "folded into down_proj",
+                ["transform_tensor"] = c.Transform is null ? null : SavedTransforms.TensorName(c.Cut),
                 ["distance"] = Num(c.Cut.Length <= r.Profile.MaxLength ? r.Profile[c.Cut.Start, c.Cut.Length] : null),
                 ["estimator_report"] = Report(c.Report),
             });
@@ -49,6 +50,8 @@ internal static class ProvenanceDocument
             ["original_num_hidden_layers"] = r.OriginalBlockCount,
             ["num_hidden_layers"] = r.Model.BlockCount,
             ["removed"] = cuts,
+            ["transforms_file"] = r.Outcomes.Any(c => c.Transform is not null) ? SavedTransforms.FileName : null,
+            ["transforms_layout"] = "one float32 [d, d] tensor per fitted cut, named by removed[i].transform_tensor; written by PruningResult.Save beside the weights",
             ["selector"] = new JsonObject
             {
                 ["name"] = r.SelectorName,

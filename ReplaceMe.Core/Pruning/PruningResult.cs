@@ -94,7 +94,8 @@ public sealed class PruningResult : IDisposable
     /// Writes the pruned model as a Hugging Face folder (<see cref="DecoderModel.SavePretrained"/>: config with the new
     /// <c>num_hidden_layers</c>, contiguous tensor names, tokenizer files copied from the source folder) plus
     /// <c>replaceme.json</c> (provenance: removed ranges in original indices, distances, selector, estimator figures,
-    /// calibration source and fingerprint, library version, options) and a short model card <c>README.md</c>. Everything
+    /// calibration source and fingerprint, library version, options), a short model card <c>README.md</c> and, when a
+    /// cut was replaced by a fitted transform, <see cref="SavedTransforms.FileName"/> (each cut's T in float32). Everything
     /// is built in one temporary sibling folder and moved into place at the end; a failed or cancelled save leaves nothing.
     /// When the model was loaded from a folder that still exists and the cuts are the only change (checked tensor by
     /// tensor), the folder is written by <see cref="PrunedCheckpointWriter"/> from the source files: untouched tensors
@@ -130,8 +131,20 @@ public sealed class PruningResult : IDisposable
             [ProvenanceDocument.FileName] = ProvenanceJson() + "\n",
             [ProvenanceDocument.ModelCardName] = ProvenanceDocument.ModelCard(this, baseName),
         };
-        if (!TryStreamFromSource(decoder, directory, options with { ExtraFiles = files }, cancellationToken))
-            decoder.SavePretrained(directory, options with { ExtraFiles = files }, _logger, cancellationToken);
+        // Each cut's T in float32 beside the weights (SavedTransforms), written inside the same atomic folder write.
+        var transforms = SavedTransforms.ToTensors(Outcomes);
+        try
+        {
+            var tensorFiles = new Dictionary<string, IReadOnlyList<KeyValuePair<string, TorchSharp.torch.Tensor>>>(options.ExtraTensorFiles, StringComparer.Ordinal);
+            if (transforms.Count > 0) tensorFiles[SavedTransforms.FileName] = transforms;
+            var complete = options with { ExtraFiles = files, ExtraTensorFiles = tensorFiles };
+            if (!TryStreamFromSource(decoder, directory, complete, cancellationToken))
+                decoder.SavePretrained(directory, complete, _logger, cancellationToken);
+        }
+        finally
+        {
+            foreach (var (_, t) in transforms) t.Dispose();
+        }
         var target = Path.GetFullPath(directory);
         if (_logger is not null) PruningLog.Saved(_logger, target);
     }
@@ -189,6 +202,7 @@ public sealed class PruningResult : IDisposable
         var streamOptions = new PrunedCheckpointOptions
         {
             DType = storage, MaxShardBytes = options.MaxShardBytes, Overwrite = options.Overwrite, ExtraFiles = options.ExtraFiles,
+            ExtraTensorFiles = options.ExtraTensorFiles,
         };
         try
         {

@@ -28,6 +28,11 @@ public sealed record PrunedCheckpointOptions
 
     /// <summary>Additional text files (file name → UTF-8 content), e.g. provenance; they win over same-named source files.</summary>
     public IReadOnlyDictionary<string, string> ExtraFiles { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Additional single-file safetensors (file name → tensors), e.g. the saved transforms of
+    /// <c>PruningResult.Save</c>; written with the folder, inside the same atomic write.</summary>
+    internal IReadOnlyDictionary<string, IReadOnlyList<KeyValuePair<string, Tensor>>> ExtraTensorFiles { get; init; } =
+        new Dictionary<string, IReadOnlyList<KeyValuePair<string, Tensor>>>();
 }
 
 /// <summary>What <see cref="PrunedCheckpointWriter.Write(string, IReadOnlyList{CutTransform}, string, PrunedCheckpointOptions, IProgress{PruningProgress}, Microsoft.Extensions.Logging.ILogger, CancellationToken)"/> did.</summary>

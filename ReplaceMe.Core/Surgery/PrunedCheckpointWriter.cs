@@ -81,6 +81,7 @@ public static partial class PrunedCheckpointWriter
         if (options.DType is ScalarType dt && !Precision.IsSupportedCompute(dt))
             throw new ArgumentException($"PrunedCheckpointOptions.DType must be Float32, Float16, BFloat16 or Float64, not {dt}.", nameof(options));
         foreach (var name in options.ExtraFiles.Keys) HfCheckpointFolder.CheckExtraFileName(name);
+        foreach (var name in options.ExtraTensorFiles.Keys) HfCheckpointFolder.CheckExtraTensorFileName(name);
         var source = Path.GetFullPath(sourceDir);
         if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"Source checkpoint folder '{source}' does not exist.");
 
@@ -158,6 +159,8 @@ public static partial class PrunedCheckpointWriter
         var files = SafetensorsWriter.WriteRaw(output.Path, tensors, maxShard, metadata: null, cancellationToken);
         foreach (var (name, text) in options.ExtraFiles)
             File.WriteAllText(Path.Combine(output.Path, name), text, Utf8NoBom);
+        foreach (var (fileName, fileTensors) in options.ExtraTensorFiles)
+            SafetensorsWriter.WriteSingleFile(Path.Combine(output.Path, fileName), fileTensors, new Dictionary<string, string>(), cancellationToken);
         copier.CheckUnchanged();
         cancellationToken.ThrowIfCancellationRequested();
         long written = files.Sum(f => new FileInfo(Path.Combine(output.Path, f)).Length);

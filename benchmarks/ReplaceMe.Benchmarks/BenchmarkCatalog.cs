@@ -12,5 +12,6 @@ internal static class BenchmarkCatalog
         new PrunePassesBenchmark(),
         new ThreadsBenchmark(),
         new StreamingRewriteBenchmark(),
+        new CosineMemoryBenchmark(),
     ];
 }

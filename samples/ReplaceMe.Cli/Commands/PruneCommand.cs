@@ -14,9 +14,10 @@ internal static class PruneCommand
         var model = CliOptions.Model();
         var calibration = new CalibrationArgs();
         var heal = new HealArgs();
+        var cosine = new CosineArgs();
         var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n); required unless --from-stats" };
         var fromStats = new Option<string[]>("--from-stats") { Description = "Instead of calibrating: merge these statistics files of one cut (from calibrate), fit T with lstsq and write --out with the streaming writer", AllowMultipleArgumentsPerToken = true };
-        var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
+        var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), diag (least-squares diagonal T), orthonormal (Procrustes rotation), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
         estimator.AcceptOnlyFromAmong(Strategies.EstimatorNames);
         var selector = new Option<string>("--selector") { Description = "angular (paper), cosine (1 − cos), bi (block influence), fixed (with --start), replacement-aware", DefaultValueFactory = _ => "angular" };
         selector.AcceptOnlyFromAmong(Strategies.SelectorNames);
@@ -40,6 +41,7 @@ internal static class PruneCommand
         };
         calibration.AddTo(command, fromStats);
         heal.AddTo(command);
+        cosine.AddTo(command, estimator);
         command.Validators.Add(result =>
         {
             if (result.GetResult(fromStats) is not null)
@@ -65,7 +67,7 @@ internal static class PruneCommand
             }
             // An estimator left at its default reads as null here: the default is lstsq.
             bool lstsq = (chosen ?? "lstsq") == "lstsq";
-            if (result.GetResult(ridge) is not null && !lstsq) result.AddError("--ridge is only used with --estimator lstsq.");
+            if (result.GetResult(ridge) is not null && !lstsq && chosen != "diag") result.AddError("--ridge is only used with --estimator lstsq or diag.");
             if (result.GetValue(underdetermined) && !lstsq) result.AddError("--allow-underdetermined is only used with --estimator lstsq.");
             if (result.GetResult(ggufDType) is { Implicit: false } && result.GetResult(gguf) is null) result.AddError("--gguf-dtype is only used with --gguf FILE.");
         });
@@ -95,7 +97,7 @@ internal static class PruneCommand
                     CutCount = parse.GetValue(cuts),
                     MergeAdjacent = parse.GetValue(merge),
                     Selector = Strategies.Selector(parse.GetValue(selector)!, parse.GetValue(start), parse.GetValue(blocks)),
-                    Estimator = Strategies.Estimator(parse.GetValue(estimator)!, parse.GetValue(ridge), parse.GetValue(underdetermined)),
+                    Estimator = Strategies.Estimator(parse.GetValue(estimator)!, parse.GetValue(ridge), parse.GetValue(underdetermined), cosine.Options(parse)),
                     Seed = parse.GetValue(calibration.Seed),
                     BatchSize = parse.GetValue(calibration.BatchSize),
                     MaxLength = parse.GetValue(calibration.MaxLength),

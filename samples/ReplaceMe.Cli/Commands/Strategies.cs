@@ -10,7 +10,7 @@ internal static class Strategies
     public static readonly string[] SelectorNames = ["angular", "cosine", "bi", "fixed", "replacement-aware"];
 
     /// <summary>The <c>--estimator</c> names.</summary>
-    public static readonly string[] EstimatorNames = ["lstsq", "cosine", "identity"];
+    public static readonly string[] EstimatorNames = ["lstsq", "diag", "orthonormal", "cosine", "identity"];
 
     /// <summary>The selector called <paramref name="name"/>; <c>fixed</c> removes <c>[start, start + n)</c>.</summary>
     public static ILayerSelector Selector(string name, int? fixedStart, int blocksPerCut) => name switch
@@ -27,6 +27,8 @@ internal static class Strategies
     public static ITransformEstimator Estimator(string name, double ridge = 0, bool allowUnderdetermined = false, CosineOptions? cosine = null) => name switch
     {
         "lstsq" => new LeastSquaresEstimator(new LeastSquaresOptions(ridge, AllowUnderdetermined: allowUnderdetermined)),
+        "diag" => new LeastSquaresEstimator(new LeastSquaresOptions(ridge, Structure: TransformStructure.Diagonal)),
+        "orthonormal" => new LeastSquaresEstimator(new LeastSquaresOptions(Structure: TransformStructure.Orthonormal)),
         "cosine" => new CosineEstimator(cosine),
         "identity" => new IdentityEstimator(),
         _ => throw new ArgumentException($"Unknown estimator '{name}'; expected one of {string.Join(", ", EstimatorNames)}."),

@@ -91,7 +91,7 @@ internal sealed record DemoEstimate(double StepSeconds, double TokenSeconds, Tim
     {
         ArgumentNullException.ThrowIfNull(settings);
         static int Batches(int stories) => (stories + Batch - 1) / Batch;
-        int variants = 3 * settings.MaxBlocks, models = 1 + variants;
+        int variants = 3 * settings.MaxBlocks + 2, models = 1 + variants; // lstsq, cosine, identity per n; diag and orthonormal for the largest n
         double storyLength = settings.StoryTokens + 1;
         double generation = (Batches(settings.CalibrationStories) + Batches(settings.HeldOutStories)) * settings.StoryTokens * GenerationFill * stepSeconds;
         double evaluation = models * (settings.HeldOutStories * storyLength * tokenSeconds * EvaluationPasses + SampleTokens * stepSeconds * SamplePrompts / Batch);

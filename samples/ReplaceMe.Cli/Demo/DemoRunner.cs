@@ -18,13 +18,17 @@ namespace ReplaceMe.Cli.Demo;
 
 /// <summary>
 /// The end-to-end demo on stories15M: obtain and import the model, generate seeded calibration and held-out stories,
-/// profile distances, prune 1..n blocks with least squares, cosine and identity, evaluate each against the original,
-/// write models, report and plots, and run the best pruned model from a GGUF file with LLamaSharp.
+/// profile distances, prune 1..n blocks with least squares, cosine and identity (and, for the largest n, diagonal and
+/// orthonormal T), evaluate each against the original, write models, report and plots, and run the best pruned model
+/// from a GGUF file with LLamaSharp.
 /// </summary>
 internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logger)
 {
     private static readonly string[] SamplePrompts = ["Once upon a time", "The little dog"];
     private static readonly string[] Estimators = ["lstsq", "cosine", "identity"];
+
+    /// <summary>The constrained variants (diagonal and orthonormal T), pruned for the largest n only to keep the demo short.</summary>
+    private static readonly string[] ConstrainedEstimators = ["diag", "orthonormal"];
 
     public DemoOutcome Run(CancellationToken cancellationToken)
     {
@@ -84,7 +88,7 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
         using var batches = CalibrationBatches.Batch(calibration, tokenizer.PadId, 16);
         for (int n = 1; n <= settings.MaxBlocks; n++)
         {
-            foreach (var name in Estimators)
+            foreach (var name in n == settings.MaxBlocks ? [.. Estimators, .. ConstrainedEstimators] : Estimators)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 string label = $"{name}-{n}";
@@ -92,8 +96,10 @@ internal sealed class DemoRunner(DemoSettings settings, IDemoUi ui, ILogger logg
                 var options = new PruningOptions
                 {
                     BlocksPerCut = n,
-                    // The demo starts cosine from the least-squares solution (CosineInit.LeastSquares).
-                    Estimator = Strategies.Estimator(name, cosine: new CosineOptions(Init: CosineInit.LeastSquares)),
+                    // The demo's cosine starts from the least-squares solution and runs the paper's schedule from there
+                    // (CosineOptions.Paper with Init = LeastSquares), which keeps the demo short; cosine from the identity
+                    // with the default schedule is measured in docs/results.md ("Cosine from the identity").
+                    Estimator = Strategies.Estimator(name, cosine: CosineOptions.Paper with { Init = CosineInit.LeastSquares }),
                     Seed = settings.Seed,
                     MaxDistanceLength = blockCount - 1,
                     BatchSize = 16,

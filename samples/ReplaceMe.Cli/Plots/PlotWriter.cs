@@ -73,7 +73,7 @@ public static class PlotWriter
         return Save(plot, pngPath);
     }
 
-    /// <summary>Per-epoch loss of a gradient estimator.</summary>
+    /// <summary>Loss curve of a gradient estimator: point i is the mean mini-batch loss over the i-th equal window of its steps.</summary>
     public static string LossCurve(IReadOnlyList<double> loss, string pngPath, string? title = null)
     {
         ArgumentNullException.ThrowIfNull(loss);
@@ -82,7 +82,7 @@ public static class PlotWriter
         var plot = new Plot();
         var line = plot.Add.Scatter(xs, loss.ToArray());
         line.MarkerSize = 6;
-        plot.Axes.Bottom.Label.Text = "epoch";
+        plot.Axes.Bottom.Label.Text = $"window of Adam steps (1/{loss.Count} of the run each)";
         plot.Axes.Left.Label.Text = "loss (1 − cos)";
         plot.Title(title ?? "Cosine estimator loss");
         return Save(plot, pngPath);

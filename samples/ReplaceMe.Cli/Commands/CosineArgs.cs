@@ -1,0 +1,59 @@
+using System.CommandLine;
+using ReplaceMe.Core.Estimation;
+
+namespace ReplaceMe.Cli.Commands;
+
+/// <summary>The cosine estimator's options (<c>--estimator cosine</c>): start, the paper's preset, steps and learning rate.</summary>
+internal sealed class CosineArgs
+{
+    public Option<string> Init { get; } = new("--cosine-init")
+    {
+        Description = "Start of the cosine optimisation: identity (the paper's) or lstsq (the least-squares solution)",
+        DefaultValueFactory = _ => "identity",
+    };
+    public Option<bool> Paper { get; } = new("--cosine-paper")
+    {
+        Description = "The paper's exact schedule (Adam, constant lr 1e-4, 10 epochs of 1024-row batches) instead of the default (≥ 1000 steps, warm-up + cosine decay, peak lr 1e-2)",
+    };
+    public Option<int?> Steps { get; } = new("--cosine-steps") { Description = "Exact number of Adam steps (default: max(10 epochs, 1000 steps))" };
+    public Option<double?> LearningRate { get; } = new("--cosine-lr") { Description = "Adam learning rate (the schedule's peak); default 1e-2, or 1e-4 with --cosine-paper" };
+
+    public CosineArgs()
+    {
+        Init.AcceptOnlyFromAmong("identity", "lstsq");
+        CliOptions.Require(Steps, n => n is null or > 0, "--cosine-steps must be ≥ 1.");
+        CliOptions.Require(LearningRate, x => x is null || (x > 0 && double.IsFinite(x.Value)), "--cosine-lr must be a finite number > 0.");
+    }
+
+    /// <summary>Adds the options and a check that they are used only with <c>--estimator cosine</c>.</summary>
+    public void AddTo(Command command, Option<string> estimator)
+    {
+        foreach (var o in new Option[] { Init, Paper, Steps, LearningRate }) command.Options.Add(o);
+        command.Validators.Add(result =>
+        {
+            string? chosen;
+            try
+            {
+                chosen = result.GetValue(estimator);
+            }
+            catch (InvalidOperationException)
+            {
+                return; // not one of the estimators: the parser reports that
+            }
+            if (chosen == "cosine") return;
+            foreach (var o in new Option[] { Init, Paper, Steps, LearningRate })
+                if (result.GetResult(o) is { Implicit: false })
+                    result.AddError($"{o.Name} is only used with --estimator cosine.");
+        });
+    }
+
+    /// <summary>The options given on the command line.</summary>
+    public CosineOptions Options(ParseResult parse)
+    {
+        var options = parse.GetValue(Paper) ? CosineOptions.Paper : new CosineOptions();
+        options = options with { Init = parse.GetValue(Init) == "lstsq" ? CosineInit.LeastSquares : CosineInit.Identity };
+        if (parse.GetValue(Steps) is int steps) options = options with { Steps = steps };
+        if (parse.GetValue(LearningRate) is double lr) options = options with { LearningRate = lr };
+        return options;
+    }
+}
