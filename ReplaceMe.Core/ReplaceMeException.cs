@@ -73,6 +73,20 @@ public class InsufficientModelMemoryException : ReplaceMeException
 
     /// <summary>Bytes the device has in all (physical memory or the container's limit for the CPU; 0 when unknown).</summary>
     public long DeviceBytes { get; init; }
+
+    /// <summary>True for the exceptions an allocation failure surfaces as: .NET's <see cref="OutOfMemoryException"/> and
+    /// LibTorch's allocator errors, which TorchSharp raises as <see cref="System.Runtime.InteropServices.ExternalException"/>
+    /// ("not enough memory", <c>std::bad_alloc</c>, "CUDA out of memory").</summary>
+    /// <param name="exception">Any exception.</param>
+    public static bool IsAllocationFailure(Exception exception) => exception switch
+    {
+        OutOfMemoryException => true,
+        System.Runtime.InteropServices.ExternalException e => e.Message.Contains("not enough memory", StringComparison.OrdinalIgnoreCase)
+            || e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
+            || e.Message.Contains("bad_alloc", StringComparison.Ordinal)
+            || e.Message.Contains("failed to allocate", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
 }
 
 /// <summary>

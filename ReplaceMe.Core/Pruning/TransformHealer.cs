@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Tokenizers;
@@ -95,7 +96,7 @@ public static class TransformHealer
         HealingLog.Start(logger, sorted, options.Steps, options.LearningRate, batches.Count);
         var losses = new List<double>(options.Steps);
         var rates = new List<double>(options.Steps);
-        var optimizers = parameters.Select(p => new ScheduledAdam(p)).ToList();
+        var optimizers = parameters.Select(p => new AdamStep(p, options.LearningRate)).ToList(); // stepped at the schedule's rate
         var random = new Random(options.Seed);
         var order = new List<int>();
         long tokens = 0;
@@ -114,7 +115,7 @@ public static class TransformHealer
                 order.RemoveAt(order.Count - 1);
                 long valid = batch.TokenCount;
                 if (valid == 0) { step--; continue; }
-                foreach (var p in parameters) ScheduledAdam.ZeroGrad(p);
+                foreach (var p in parameters) AdamStep.ZeroGrad(p);
                 double klSum = 0;
                 foreach (var (start, rows) in Chunks(batch, student.Config.VocabSize, options.LogitsBudgetBytes))
                 {
@@ -138,7 +139,7 @@ public static class TransformHealer
         {
             foreach (var p in parameters)
             {
-                ScheduledAdam.ZeroGrad(p);
+                AdamStep.ZeroGrad(p);
                 p.requires_grad = false;
             }
             foreach (var o in optimizers) o.Dispose();
@@ -256,57 +257,6 @@ public static class TransformHealer
         {
             int j = random.Next(i + 1);
             (items[i], items[j]) = (items[j], items[i]);
-        }
-    }
-
-    /// <summary>
-    /// Adam with PyTorch's defaults (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) and a learning rate given per step (the
-    /// estimators' Adam has a fixed one). Scalars are held for the optimizer's lifetime or the step (see HeldScalars).
-    /// </summary>
-    private sealed class ScheduledAdam : IDisposable
-    {
-        private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
-        private readonly Scalar _beta1 = HeldScalars.Hold(Beta1), _oneMinusBeta1 = HeldScalars.Hold(1 - Beta1);
-        private readonly Scalar _beta2 = HeldScalars.Hold(Beta2), _oneMinusBeta2 = HeldScalars.Hold(1 - Beta2);
-        private readonly Scalar _epsilon = HeldScalars.Hold(Epsilon);
-        private readonly Tensor _m, _v;
-        private int _t;
-
-        public ScheduledAdam(Tensor parameter)
-        {
-            using var noGrad = no_grad();
-            _m = zeros_like(parameter).DetachFromDisposeScope();
-            _v = zeros_like(parameter).DetachFromDisposeScope();
-        }
-
-        public static void ZeroGrad(Tensor parameter)
-        {
-            using var noGrad = no_grad();
-            parameter.grad?.zero_();
-        }
-
-        public void Step(Tensor parameter, double learningRate)
-        {
-            var grad = parameter.grad ?? throw new InvalidOperationException("Healing step without a gradient.");
-            using var noGrad = no_grad();
-            using var scope = NewDisposeScope();
-            _t++;
-            _m.mul_(_beta1).add_(grad, _oneMinusBeta1);
-            _v.mul_(_beta2).addcmul_(grad, grad, _oneMinusBeta2);
-            double bias1 = 1 - Math.Pow(Beta1, _t), bias2 = 1 - Math.Pow(Beta2, _t);
-            var denominator = HeldScalars.TimesInPlace(_v.sqrt(), 1 / Math.Sqrt(bias2)).add_(_epsilon, HeldScalars.One);
-            HeldScalars.AddCDivInPlace(parameter, _m, denominator, -learningRate / bias1);
-        }
-
-        public void Dispose()
-        {
-            _m.Dispose();
-            _v.Dispose();
-            _beta1.Dispose();
-            _oneMinusBeta1.Dispose();
-            _beta2.Dispose();
-            _oneMinusBeta2.Dispose();
-            _epsilon.Dispose();
         }
     }
 }

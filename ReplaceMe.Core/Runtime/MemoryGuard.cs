@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 
 namespace ReplaceMe.Core.Runtime;
 
@@ -24,17 +23,8 @@ internal static class MemoryGuard
         _ => bytes.ToString(CultureInfo.InvariantCulture) + " bytes",
     };
 
-    /// <summary>True for the exceptions an allocation failure surfaces as: .NET's <see cref="OutOfMemoryException"/>
-    /// and LibTorch's allocator errors (CPU "not enough memory", <c>std::bad_alloc</c>, "CUDA out of memory").</summary>
-    public static bool IsAllocationFailure(Exception ex) => ex switch
-    {
-        OutOfMemoryException => true,
-        ExternalException e => e.Message.Contains("not enough memory", StringComparison.OrdinalIgnoreCase)
-            || e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
-            || e.Message.Contains("bad_alloc", StringComparison.Ordinal)
-            || e.Message.Contains("failed to allocate", StringComparison.OrdinalIgnoreCase),
-        _ => false,
-    };
+    /// <summary>See <see cref="InsufficientModelMemoryException.IsAllocationFailure"/>.</summary>
+    public static bool IsAllocationFailure(Exception ex) => InsufficientModelMemoryException.IsAllocationFailure(ex);
 
     /// <summary>The first line of an allocation failure's message (LibTorch appends a stack trace).</summary>
     public static string FirstLine(Exception ex)

@@ -77,15 +77,7 @@ internal static class CliErrors
     /// <see cref="OutOfMemoryException"/> or LibTorch's allocator errors, which arrive as
     /// <see cref="System.Runtime.InteropServices.ExternalException"/> with a native stack trace.
     /// </summary>
-    public static bool IsAllocationFailure(Exception ex) => ex switch
-    {
-        OutOfMemoryException => true,
-        System.Runtime.InteropServices.ExternalException e => e.Message.Contains("not enough memory", StringComparison.OrdinalIgnoreCase)
-            || e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
-            || e.Message.Contains("bad_alloc", StringComparison.Ordinal)
-            || e.Message.Contains("failed to allocate", StringComparison.OrdinalIgnoreCase),
-        _ => false,
-    };
+    public static bool IsAllocationFailure(Exception ex) => InsufficientModelMemoryException.IsAllocationFailure(ex);
 
     /// <summary>One line for an allocation failure: the allocator's first line (not its stack trace) and what to do.</summary>
     public static string OutOfMemoryMessage(Exception ex)
