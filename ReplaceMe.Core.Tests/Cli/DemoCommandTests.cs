@@ -19,8 +19,9 @@ public class DemoCommandTests
             "--calibration-stories", "16", "--held-out-stories", "8", "--story-tokens", "48", "--max-blocks", "1");
         Assert.True(code == 0, stderr + stdout);
 
-        // The retention table lists the original and the three pruned variants, and the sample generations follow.
-        foreach (var label in new[] { "original", "lstsq-1", "cosine-1", "identity-1" })
+        // The retention table lists the original, the three pruned variants and (for the largest n, here 1) the
+        // constrained diagonal and orthonormal T; the sample generations follow.
+        foreach (var label in new[] { "original", "lstsq-1", "cosine-1", "identity-1", "diag-1", "orthonormal-1" })
             Assert.Contains(label, stdout, StringComparison.Ordinal);
         Assert.Contains("Once upon a time", stdout, StringComparison.Ordinal);
         // The demo ends by running the best pruned model from its GGUF file with LLamaSharp: the same greedy text.
@@ -31,7 +32,7 @@ public class DemoCommandTests
         Assert.Equal(library, llamaSharp);
         Assert.Single(Directory.GetFiles(Path.Combine(outDir, "models"), "*-1.gguf"));
 
-        foreach (var model in new[] { "original", "lstsq-1", "cosine-1", "identity-1" })
+        foreach (var model in new[] { "original", "lstsq-1", "cosine-1", "identity-1", "diag-1", "orthonormal-1" })
             Assert.True(File.Exists(Path.Combine(outDir, "models", model, "config.json")), model);
         var provenance = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "models", "lstsq-1", "replaceme.json")))!;
         Assert.NotNull(provenance);
@@ -39,7 +40,7 @@ public class DemoCommandTests
         Assert.Equal(5, (int)config["num_hidden_layers"]!);
 
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;
-        Assert.Equal(3, report["runs"]!.AsArray().Count);
+        Assert.Equal(5, report["runs"]!.AsArray().Count);
         var markdown = File.ReadAllText(Path.Combine(outDir, "report.md"));
         Assert.Contains("## Retention", markdown, StringComparison.Ordinal);
 

@@ -62,10 +62,12 @@ public partial class ResultsTableTests
         Assert.Equal(["Avg", "RP"], header[^2..]);
         Assert.All(header[1..^2], h => Assert.Matches(@"\(n=\d+\)$", h));
 
-        // One row per model of the setting: the original, then estimator-n for n = 1..max-blocks.
+        // One row per model of the setting: the original, then estimator-n for n = 1..max-blocks, and the constrained
+        // estimators (diagonal, orthonormal T) for the largest n only.
         int maxBlocks = MaxBlocks(command);
         var expected = new List<string> { "original" };
         for (int n = 1; n <= maxBlocks; n++) expected.AddRange(["lstsq-" + n, "cosine-" + n, "identity-" + n]);
+        expected.AddRange(["diag-" + maxBlocks, "orthonormal-" + maxBlocks]);
         Assert.Equal(expected, rows.Skip(2).Select(r => r[0]));
 
         // Every score with its standard error; RP with its error except for the original.
