@@ -58,7 +58,9 @@ public class CutStatisticsTests
             using var t = estimate.Transform!;
             double relative = MaxAbsDiff(t, reference) / reference.abs().max().item<double>();
             Assert.True(relative <= 1e-6, $"relative difference {relative}");
-            Assert.Equal(single.Report.RelativeResidual!.Value, estimate.Report.RelativeResidual!.Value, 1e-9);
+            // float32 forwards batched differently (and run while other tests change the torch thread count) round
+            // differently: agreement to 1e-9 held on most runs but not all.
+            Assert.Equal(single.Report.RelativeResidual!.Value, estimate.Report.RelativeResidual!.Value, 1e-7);
             Assert.Equal(last[2, 2], merged.MeanLastTokenDistance, 1e-8); // float32 forwards batched differently
             Assert.Equal(every[2, 2], merged.MeanDistance, 1e-8);
         }
