@@ -148,8 +148,11 @@ public class OutputFolderTests
     /// <summary>The pid and start time of a process that has exited.</summary>
     private static (int Pid, DateTime StartedUtc) DeadProcess()
     {
-        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!;
+        // 'cat' waits on its stdin, so the process is certainly alive while its start time is read (a 'true' could
+        // exit first under load, and StartTime of an exited process throws); closing stdin ends it.
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("cat") { UseShellExecute = false, RedirectStandardInput = true })!;
         var started = p.StartTime.ToUniversalTime();
+        p.StandardInput.Close();
         p.WaitForExit();
         return (p.Id, started);
     }
