@@ -47,11 +47,13 @@ public static partial class PrunedCheckpointWriter
     /// <returns>What was written.</returns>
     /// <exception cref="DirectoryNotFoundException">The source folder does not exist.</exception>
     /// <exception cref="CheckpointFormatException">The source's config or tensors are missing, malformed or do not
-    /// match each other, or a source shard changed while being read.</exception>
+    /// match each other, or a source shard changed while being read (<see cref="SourceFileChangedException"/>).</exception>
     /// <exception cref="PruningException">A cut is invalid for the source, cuts overlap or remove every block, or a
     /// transform has the wrong shape or non-finite values.</exception>
     /// <exception cref="ArgumentException">An option is out of range or an extra file name is not a plain file name.</exception>
     /// <exception cref="IOException">The target exists and overwriting was not requested, collides with the source, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output's
+    /// size plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; nothing was left behind.</exception>
     public static PrunedCheckpointReport Write(
         string sourceDir, IReadOnlyList<CutTransform> cuts, string outDir, PrunedCheckpointOptions? options = null,
@@ -90,7 +92,6 @@ public static partial class PrunedCheckpointWriter
         var plan = CutPlan.Create(config, cuts);
         using var reader = SafetensorsReader.Open(source);
         DecoderModel.CheckTensors(DecoderModel.ExpectedShapes(config), config, reader.Names, n => reader.GetInfo(n).Shape, $"checkpoint '{reader.Source}'");
-        var stamps = reader.FilePaths.ToDictionary(p => p, FileStamp.Of, StringComparer.Ordinal);
 
         var pruned = plan.PrunedConfig;
         if (options.DType is ScalarType storage) pruned = pruned with { TorchDtype = Precision.TorchDtypeName(storage) };
@@ -101,7 +102,7 @@ public static partial class PrunedCheckpointWriter
         var configJson = configNode.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         long maxShard = options.MaxShardBytes ?? LikeSource(reader);
 
-        using var copier = new Copier(reader, stamps, cancellationToken);
+        using var copier = new Copier(reader, cancellationToken);
         var tensors = new List<RawTensor>();
         int copied = 0, folded = 0, cast = 0;
         long totalBytes = 0;
@@ -152,6 +153,8 @@ public static partial class PrunedCheckpointWriter
         if (expected is not null && expected.Keys.FirstOrDefault(k => !writtenNames.Contains(k)) is { } extra)
             throw new SourceMismatchException($"the model has a tensor '{extra}' that the source does not give");
 
+        DiskSpace.EnsureFits(outDir, HfCheckpointFolder.ExpectedBytes(totalBytes, tensors.Count, configJson, source, options.ExtraFiles, options.ExtraTensorFiles),
+            "the pruned checkpoint");
         LogStart(logger, source, config.NumHiddenLayers, pruned.NumHiddenLayers, plan.Description);
         using var output = OutputFolder.Create(outDir, options.Overwrite, [source]);
         HfCheckpointFolder.CopyCompanionFiles(source, output.Path, logger, cancellationToken);
@@ -161,7 +164,7 @@ public static partial class PrunedCheckpointWriter
             File.WriteAllText(Path.Combine(output.Path, name), text, Utf8NoBom);
         foreach (var (fileName, fileTensors) in options.ExtraTensorFiles)
             SafetensorsWriter.WriteSingleFile(Path.Combine(output.Path, fileName), fileTensors, new Dictionary<string, string>(), cancellationToken);
-        copier.CheckUnchanged();
+        reader.CheckUnchanged("the pruned checkpoint was being written; nothing was written");
         cancellationToken.ThrowIfCancellationRequested();
         long written = files.Sum(f => new FileInfo(Path.Combine(output.Path, f)).Length);
         output.Commit();
@@ -269,7 +272,7 @@ public static partial class PrunedCheckpointWriter
     }
 
     /// <summary>Produces the output bytes of each tensor, counts what it reads and watches the source files.</summary>
-    private sealed class Copier(SafetensorsReader reader, Dictionary<string, FileStamp> stamps, CancellationToken cancellationToken) : IDisposable
+    private sealed class Copier(SafetensorsReader reader, CancellationToken cancellationToken) : IDisposable
     {
         private readonly Dictionary<string, SafeFileHandle> _handles = new(StringComparer.Ordinal);
         private byte[]? _buffer;
@@ -288,11 +291,9 @@ public static partial class PrunedCheckpointWriter
                 Compare(outName, stored, expected);
             }
             var (file, offset, bytes) = reader.Locate(name);
+            reader.CheckUnchanged(file, $"tensor '{name}' was about to be copied; nothing was written");
             if (!_handles.TryGetValue(file, out var handle))
-            {
-                CheckUnchanged(file);
                 _handles[file] = handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
-            }
             _buffer ??= new byte[CopyBufferBytes];
             for (long done = 0; done < bytes;)
             {
@@ -304,6 +305,7 @@ public static partial class PrunedCheckpointWriter
                 destination.Write(_buffer, 0, got);
                 done += got;
             }
+            reader.CheckUnchanged(file, $"tensor '{name}' was being copied; nothing was written");
             BytesRead += bytes;
             return bytes;
         }
@@ -339,37 +341,10 @@ public static partial class PrunedCheckpointWriter
                 throw new SourceMismatchException($"tensor '{outName}' differs from what the source folder and the cuts give");
         }
 
-        public void CheckUnchanged()
-        {
-            foreach (var file in stamps.Keys) CheckUnchanged(file);
-        }
-
-        private void CheckUnchanged(string file)
-        {
-            var now = FileStamp.Of(file);
-            if (now != stamps[file])
-                throw new CheckpointFormatException(
-                    $"Safetensors file '{file}' changed while the pruned checkpoint was being written ({stamps[file]} -> {now}); nothing was written. Run again on a stable source.");
-        }
-
         public void Dispose()
         {
             foreach (var h in _handles.Values) h.Dispose();
         }
-    }
-
-    /// <summary>Size and modification time of the file a path resolves to (Hub caches hold symlinks into blobs/).</summary>
-    private readonly record struct FileStamp(long Length, DateTime LastWriteUtc)
-    {
-        public static FileStamp Of(string path)
-        {
-            FileSystemInfo info = new FileInfo(path);
-            if (info.LinkTarget is not null) info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
-            info.Refresh();
-            return info.Exists ? new FileStamp(((FileInfo)info).Length, info.LastWriteTimeUtc) : new FileStamp(-1, default);
-        }
-
-        public override string ToString() => $"{Length} bytes, modified {LastWriteUtc:o}";
     }
 }
 
