@@ -68,14 +68,14 @@ internal sealed class StreamPruneBenchmark : IBenchmark
                 new Measurement(Name, "prune wall s (child)", child.Seconds, what + string.Create(inv, $"; source written in {createSeconds:F0} s (not counted)")),
                 new Measurement(Name, "stages s (replaceme.json)", provenance["timings_seconds"]!["total"] is { } t ? (double)t : double.NaN,
                     string.Join(", ", timings) + "; output lines: " + lineTimes),
-                new Measurement(Name, "peak RSS MB (child)", child.PeakRssBytes / 1048576.0,
-                    string.Create(inv, $"ru_maxrss of the child; {child.PeakRssBytes / f32:P0} of the float32 size ({f32 / 1e9:F2} GB), {child.PeakRssBytes / (double)sourceBytes:P0} of the bf16 checkpoint; polled VmHWM {child.PolledPeakRssBytes / 1048576.0:F0} MB")),
-                new Measurement(Name, "disk read MB (read_bytes)", child.BlockReadBytes / 1048576.0,
-                    string.Create(inv, $"ru_inblock × 512: bytes the child's reads and page faults (mmap included) fetched from the disk, page cache evicted first; rchar {child.ReadChars / 1048576.0:F0} MB (read()-family syscalls only, mmap never counts); source {sourceBytes / 1048576.0:F0} MB")),
-                new Measurement(Name, "disk write MB (write_bytes)", child.BlockWriteBytes / 1048576.0,
-                    string.Create(inv, $"ru_oublock × 512 (dirty pages the child sent to the disk; the kernel may flush the rest after it exits); wchar {child.WriteChars / 1048576.0:F0} MB; output folder {outputBytes / 1048576.0:F0} MB")),
+                new Measurement(Name, "peak RSS MiB (child)", child.PeakRssBytes / 1048576.0,
+                    string.Create(inv, $"ru_maxrss of the child; {child.PeakRssBytes / f32:P0} of the float32 size ({f32 / 1e9:F2} GB), {child.PeakRssBytes / (double)sourceBytes:P0} of the bf16 checkpoint; polled VmHWM {child.PolledPeakRssBytes / 1048576.0:F0} MiB")),
+                new Measurement(Name, "disk read MiB (read_bytes)", child.BlockReadBytes / 1048576.0,
+                    string.Create(inv, $"ru_inblock × 512: bytes the child's reads and page faults (mmap included) fetched from the disk, page cache evicted first; rchar {child.ReadChars / 1048576.0:F0} MiB (read()-family syscalls only, mmap never counts); source {sourceBytes / 1048576.0:F0} MiB")),
+                new Measurement(Name, "disk write MiB (write_bytes)", child.BlockWriteBytes / 1048576.0,
+                    string.Create(inv, $"ru_oublock × 512 (dirty pages the child sent to the disk; the kernel may flush the rest after it exits); wchar {child.WriteChars / 1048576.0:F0} MiB; output folder {outputBytes / 1048576.0:F0} MiB")),
                 new Measurement(Name, "untouched tensors bit-identical", identical ? 1 : 0,
-                    string.Create(inv, $"{compared} tensors ({comparedBytes / 1048576.0:F0} MB) compared byte for byte with their renumbered source tensors; output loads: {outBlocks} blocks, tensors and tokenizer checked ({checkSeconds:F0} s); 1 = all identical")),
+                    string.Create(inv, $"{compared} tensors ({comparedBytes / 1048576.0:F0} MiB) compared byte for byte with their renumbered source tensors; output loads: {outBlocks} blocks, tensors and tokenizer checked ({checkSeconds:F0} s); 1 = all identical")),
             ];
         }
         finally

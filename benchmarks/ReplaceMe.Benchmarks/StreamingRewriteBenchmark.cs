@@ -47,10 +47,10 @@ internal sealed class StreamingRewriteBenchmark : IBenchmark
             return
             [
                 new Measurement(Name, "rewrite wall s", child.Seconds, what + string.Create(inv, $"; source written in {createSeconds:F0} s")),
-                new Measurement(Name, "rewrite peak RSS MB", child.PeakRssBytes / 1048576.0,
+                new Measurement(Name, "rewrite peak RSS MiB", child.PeakRssBytes / 1048576.0,
                     string.Create(inv, $"VmHWM of the child process (its RSS before the rewrite, libtorch loaded and T built: {child.RssBefore / 1048576.0:F0} MB); {100.0 * child.PeakRssBytes / sourceBytes:F1}% of the bf16 checkpoint, {100.0 * child.PeakRssBytes / (2.0 * sourceBytes):F1}% of its float32 size")),
-                new Measurement(Name, "bytes read MB", child.BytesRead / 1048576.0, "tensor bytes read from the source shards"),
-                new Measurement(Name, "bytes written MB", child.BytesWritten / 1048576.0, string.Create(inv, $"{child.Files} safetensors/index files")),
+                new Measurement(Name, "bytes read MiB", child.BytesRead / 1048576.0, "tensor bytes read from the source shards"),
+                new Measurement(Name, "bytes written MiB", child.BytesWritten / 1048576.0, string.Create(inv, $"{child.Files} safetensors/index files")),
                 new Measurement(Name, "untouched tensors bit-identical", identical ? 1 : 0,
                     string.Create(inv, $"{checkedTensors} tensors compared byte for byte with the source ({checkSeconds:F0} s); 1 = all identical")),
             ];
