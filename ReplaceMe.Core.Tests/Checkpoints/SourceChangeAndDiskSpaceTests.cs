@@ -88,6 +88,15 @@ public class SourceChangeAndDiskSpaceTests
         Assert.InRange(ex.RequiredBytes, kept + (64L << 20), kept + (64L << 20) + kept / 100 + 200_000); // tensors + margin + headers/config/tokenizer
         Assert.Contains(Path.GetFullPath(outDir), ex.Message);
         Assert.Equal(["src"], Entries(root));
+        // The check a prune makes before it starts (2 equal blocks removed, which ones not yet known) asks for the same
+        // bytes up to the config's few differing characters.
+        using (DiskSpace.UseProbe(_ => 1_000_000))
+        {
+            var early = Assert.Throws<InsufficientDiskSpaceException>(() => PrunedCheckpointWriter.CheckDiskSpace(source, 2, outDir));
+            Assert.InRange(early.RequiredBytes, ex.RequiredBytes - 200, ex.RequiredBytes + 200);
+        }
+        using (DiskSpace.UseProbe(_ => ex.RequiredBytes + 200))
+            Assert.InRange(PrunedCheckpointWriter.CheckDiskSpace(source, 2, outDir), ex.RequiredBytes - 200, ex.RequiredBytes + 200);
 
         using (DiskSpace.UseProbe(_ => ex.RequiredBytes))
             PrunedCheckpointWriter.Write(source, [new CutTransform(new BlockCut(2, 4), t)], outDir);
@@ -109,6 +118,20 @@ public class SourceChangeAndDiskSpaceTests
         Assert.True(DiskSpace.FreeBytes(root.Combine("not", "yet")) > 0); // statvfs of the temp file system, through its nearest existing folder
         model.SavePretrained(root.Combine("m"));
         Assert.True(File.Exists(root.Combine("m", "model.safetensors")));
+    }
+
+    [Fact]
+    public void The_gguf_export_checks_free_space_first()
+    {
+        using var root = TestPaths.NewTempDir();
+        var model = Stories15MTestModel.Shared.Model;
+        long float32Bytes = model.state_dict().Sum(kv => kv.Value.numel() * 4);
+        InsufficientDiskSpaceException ex;
+        using (DiskSpace.UseProbe(_ => float32Bytes))
+            ex = Assert.Throws<InsufficientDiskSpaceException>(() => model.SaveGguf(root.Combine("m.gguf"), new GgufExportOptions { DType = GgufDType.F32 }));
+        Assert.True(ex.RequiredBytes > float32Bytes + (64L << 20), $"{ex.RequiredBytes}");
+        Assert.Equal(root.Path, ex.Directory);
+        Assert.Empty(Entries(root));
     }
 
     [Fact]

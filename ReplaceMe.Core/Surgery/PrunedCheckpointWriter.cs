@@ -174,6 +174,61 @@ public static partial class PrunedCheckpointWriter
         return report;
     }
 
+    /// <summary>
+    /// The free-space check of <see cref="Write(string, IReadOnlyList{CutTransform}, string, PrunedCheckpointOptions?, IProgress{PruningProgress}?, ILogger?, CancellationToken)"/>,
+    /// made before a prune starts, when the cut is not chosen yet: the pruned checkpoint of <paramref name="sourceDir"/>
+    /// with <paramref name="removedBlocks"/> blocks removed, in the source's dtypes, must fit on the file system of
+    /// <paramref name="outDir"/> with the margin. The largest blocks are assumed removed, so a prune that fits is never refused.
+    /// </summary>
+    /// <param name="sourceDir">The model folder.</param>
+    /// <param name="removedBlocks">Blocks the prune will remove in all.</param>
+    /// <param name="outDir">The output folder (need not exist).</param>
+    /// <returns>The bytes the check required (expected size plus margin).</returns>
+    /// <exception cref="InsufficientDiskSpaceException">It does not fit.</exception>
+    /// <exception cref="CheckpointFormatException">The source's config or tensors are missing or malformed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="removedBlocks"/> is negative.</exception>
+    public static long CheckDiskSpace(string sourceDir, int removedBlocks, string outDir)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sourceDir);
+        ArgumentException.ThrowIfNullOrEmpty(outDir);
+        ArgumentOutOfRangeException.ThrowIfNegative(removedBlocks);
+        var source = Path.GetFullPath(sourceDir);
+        var config = ModelConfigJson.Load(Path.Combine(source, HfCheckpointFolder.ConfigFileName));
+        using var reader = SafetensorsReader.Open(source);
+        var blockBytes = new long[config.NumHiddenLayers];
+        var blockTensors = new int[config.NumHiddenLayers];
+        long other = 0;
+        int otherTensors = 0;
+        foreach (var name in reader.Names)
+        {
+            if (DecoderModel.IsIgnorableCheckpointKey(config, name)) continue;
+            long bytes = reader.GetInfo(name).ByteCount;
+            var m = BlockIndex().Match(name);
+            int block = m.Success ? int.Parse(m.Groups[1].ValueSpan, System.Globalization.CultureInfo.InvariantCulture) : -1;
+            if (block >= 0 && block < blockBytes.Length)
+            {
+                blockBytes[block] += bytes;
+                blockTensors[block]++;
+            }
+            else
+            {
+                other += bytes;
+                otherTensors++;
+            }
+        }
+        var keptBlocks = Enumerable.Range(0, blockBytes.Length).OrderBy(b => blockBytes[b]).Take(blockBytes.Length - Math.Min(removedBlocks, blockBytes.Length)).ToList();
+        long kept = other + keptBlocks.Sum(b => blockBytes[b]);
+        int count = otherTensors + keptBlocks.Sum(b => blockTensors[b]);
+        var configJson = ModelConfigJson.ToJson(config).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        long expected = HfCheckpointFolder.ExpectedBytes(kept, count, configJson, source, new Dictionary<string, string>(),
+            new Dictionary<string, IReadOnlyList<KeyValuePair<string, Tensor>>>());
+        DiskSpace.EnsureFits(outDir, expected, "the pruned checkpoint");
+        return expected + DiskSpace.MarginFor(expected);
+    }
+
+    [GeneratedRegex(@"^model\.layers\.(\d+)\.")]
+    private static partial Regex BlockIndex();
+
     /// <summary>A single-file source stays one file; a sharded one keeps its largest shard's tensor bytes as the limit.</summary>
     private static long LikeSource(SafetensorsReader reader)
     {
