@@ -20,10 +20,20 @@ string? Value(string option)
     if (i + 1 >= args.Length) throw new ArgumentException($"{option} needs a value.");
     return args[i + 1];
 }
-var settings = new BenchmarkSettings(args.Contains("--quick"))
+BenchmarkSettings settings;
+try
 {
-    Shape = Value("--shape"), WorkDir = Value("--dir"), Cli = Value("--cli"), PassThrough = passThrough,
-};
+    settings = new BenchmarkSettings(args.Contains("--quick"))
+    {
+        Shape = Value("--shape"), WorkDir = Value("--dir"), Cli = Value("--cli"), PassThrough = passThrough,
+    };
+    _ = LlamaShape.For(settings.Shape, settings.Quick); // a bad --shape fails before anything runs
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
 string[] valued = ["--shape", "--dir", "--cli"];
 var names = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !valued.Contains(args[i - 1]))).ToList();
 if (args.Contains("--list"))
