@@ -25,12 +25,14 @@ public class DistributedCliTests
         }).ToList();
 
         var stats = new List<string>();
+        var tokens = new List<long>();
         foreach (var (part, i) in parts.Select((p, i) => (p, i)))
         {
             var file = dir.Combine($"stats-{i}.safetensors");
             var (c, o, e) = CliRun.Run("calibrate", "--model", Fixture.ModelDir, "--calibration", part, "--cut", "2:4", "--out", file);
             Assert.True(c == 0, e);
             Assert.Contains("cut [2, 4): angular distance", o);
+            tokens.Add(long.Parse(System.Text.RegularExpressions.Regex.Match(o, @"sequences, (\d+) tokens").Groups[1].Value));
             stats.Add(file);
         }
         var fromStats = dir.Combine("from-stats");
@@ -57,6 +59,19 @@ public class DistributedCliTests
         }
         var provenance = JsonNode.Parse(File.ReadAllText(Path.Combine(fromStats, "replaceme.json")))!;
         Assert.Equal(2, (int)provenance["removed"]![0]!["start"]!);
+        // Provenance of --from-stats: each file by name, SHA-256 (of its bytes, hashed here) and the token count calibrate
+        // printed; the model's fingerprint; the cut; the estimator; totals equal to what one prune on all the data counted.
+        var files = provenance["statistics_files"]!.AsArray();
+        Assert.Equal(stats.Select(Path.GetFileName), files.Select(f => (string?)f!["name"]));
+        Assert.Equal(stats.Select(f => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)))), files.Select(f => (string?)f!["sha256"]));
+        Assert.Equal(tokens, files.Select(f => (long)f!["tokens"]!));
+        Assert.Equal(ReplaceMe.Core.Modeling.ModelIdentity.Of(Fixture.ModelDir), (string?)provenance["model_identity"]);
+        Assert.Equal((4, 6, 4), ((int)provenance["removed"]![0]!["end"]!, (int)provenance["original_num_hidden_layers"]!, (int)provenance["num_hidden_layers"]!));
+        Assert.Equal("lstsq", (string?)provenance["estimator"]!["name"]);
+        Assert.False((bool)provenance["estimator"]!["settings"]!["allow_underdetermined"]!);
+        var singleProvenance = JsonNode.Parse(File.ReadAllText(Path.Combine(single, "replaceme.json")))!;
+        Assert.Equal((long)singleProvenance["calibration"]!["tokens"]!, (long)provenance["calibration"]!["tokens"]!);
+        Assert.Equal(tokens.Sum(), (long)provenance["calibration"]!["tokens"]!);
 
         // Statistics of another cut are refused, naming what differs.
         var other = dir.Combine("stats-other.safetensors");

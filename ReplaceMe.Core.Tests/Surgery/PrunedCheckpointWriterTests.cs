@@ -157,9 +157,10 @@ public class PrunedCheckpointWriterTests
 
         var shard = Directory.GetFiles(source, "model-*.safetensors")[0];
         var touch = new SyncProgress(_ => File.SetLastWriteTimeUtc(shard, DateTime.UtcNow.AddMinutes(5)));
-        var ex = Assert.Throws<CheckpointFormatException>(() => PrunedCheckpointWriter.Write(source,
+        var ex = Assert.Throws<SourceFileChangedException>(() => PrunedCheckpointWriter.Write(source,
             [new CutTransform(new BlockCut(2, 4), t)], outDir, progress: touch));
         Assert.Contains("changed while", ex.Message);
+        Assert.Equal(shard, ex.FilePath);
         Assert.Equal(["src"], Directory.EnumerateFileSystemEntries(root.Path).Select(p => Path.GetFileName(p)!).ToArray());
     }
 

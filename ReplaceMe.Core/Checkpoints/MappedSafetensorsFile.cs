@@ -4,7 +4,10 @@ using static TorchSharp.torch;
 
 namespace ReplaceMe.Core.Checkpoints;
 
-/// <summary>One validated safetensors file, memory-mapped read-only on first use.</summary>
+/// <summary>
+/// One validated safetensors file, memory-mapped read-only on first use. Its size and modification time are recorded
+/// when it is opened and checked before and after every tensor read (<see cref="SourceFileChangedException"/>).
+/// </summary>
 internal sealed unsafe class MappedSafetensorsFile : IDisposable
 {
     private MemoryMappedFile? _map;
@@ -14,8 +17,15 @@ internal sealed unsafe class MappedSafetensorsFile : IDisposable
     public MappedSafetensorsFile(string path)
     {
         Path = path;
+        Stamp = FileStamp.Of(path); // before the header: a change while it is read is caught by the first check
         Header = SafetensorsHeader.Read(path);
     }
+
+    /// <summary>Size and modification time when the file was opened.</summary>
+    public FileStamp Stamp { get; }
+
+    /// <summary>Throws <see cref="SourceFileChangedException"/> when the file's size or modification time changed since it was opened.</summary>
+    public void CheckUnchanged(string @while) => Stamp.CheckUnchanged(Path, @while);
 
     public string Path { get; }
 
@@ -25,8 +35,19 @@ internal sealed unsafe class MappedSafetensorsFile : IDisposable
     public Tensor Read(SafetensorInfo info, long chunkBytes = TensorBytes.DefaultChunkBytes)
     {
         SafetensorsDType.TryGet(info.DType, out var type, out int size);
+        CheckUnchanged($"tensor '{info.Name}' was about to be read");
         byte* start = info.ByteCount == 0 ? null : Map() + Header.DataStart + info.Begin;
-        return TensorBytes.FromMemory(start, type, size, [.. info.Shape], chunkBytes);
+        var tensor = TensorBytes.FromMemory(start, type, size, [.. info.Shape], chunkBytes);
+        try
+        {
+            CheckUnchanged($"tensor '{info.Name}' was being read");
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
+        return tensor;
     }
 
     private byte* Map()

@@ -95,6 +95,21 @@ public sealed class SafetensorsReader : IDisposable
     /// <summary>The files this reader validated (one, or every shard), in ordinal order.</summary>
     internal IReadOnlyList<string> FilePaths => [.. _files.Select(f => f.Path)];
 
+    /// <summary>Throws <see cref="SourceFileChangedException"/> when any file's size or modification time changed since
+    /// the reader was opened (call it when done reading: each <see cref="Read"/> already checks its own file).</summary>
+    internal void CheckUnchanged(string @while)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (var f in _files) f.CheckUnchanged(@while);
+    }
+
+    /// <summary>As <see cref="CheckUnchanged(string)"/> for the one file <paramref name="path"/> (a path of <see cref="FilePaths"/>).</summary>
+    internal void CheckUnchanged(string path, string @while)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _files.First(f => f.Path == path).CheckUnchanged(@while);
+    }
+
     /// <summary>Unmaps every file.</summary>
     public void Dispose()
     {

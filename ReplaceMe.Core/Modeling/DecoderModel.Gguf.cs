@@ -29,6 +29,7 @@ public sealed partial class DecoderModel
     /// <exception cref="CheckpointFormatException">The tokenizer files are missing or malformed.</exception>
     /// <exception cref="ArgumentException">No tokenizer folder is known, the alignment is invalid, or an extra key collides with a written one.</exception>
     /// <exception cref="IOException">The target is a folder, or exists and overwriting was not requested, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output needs plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no file was written.</exception>
     public void SaveGguf(string path, GgufExportOptions? options = null, IProgress<PruningProgress>? progress = null,
         ILogger? logger = null, CancellationToken cancellationToken = default)
@@ -78,6 +79,8 @@ public sealed partial class DecoderModel
         }
 
         int total = tensors.Count;
+        // Tensor data, padding and a bound on the header (names, dims); the vocabulary's few MB are within the margin.
+        DiskSpace.EnsureFits(Path.GetDirectoryName(Path.GetFullPath(path))!, tensors.Sum(t => t.ByteCount + options.Alignment + 256L), "the GGUF file");
         GgufWriter.WriteFileAtomically(path, options.Overwrite, stream => GgufWriter.Write(stream, metadata, tensors, options.Alignment,
             i => progress?.Report(new PruningProgress("gguf", (i + 1) / (double)total, Message: tensors[i].Name)), cancellationToken));
         var target = Path.GetFullPath(path);

@@ -84,6 +84,7 @@ public sealed partial class DecoderModel
     /// <param name="logger">Receives one line per save.</param>
     /// <param name="cancellationToken">Checked between tensors and files; cancelling leaves no target.</param>
     /// <exception cref="IOException">The target exists and overwriting was not allowed, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output needs plus a margin; checked before anything is written.</exception>
     /// <exception cref="UnsupportedModelException">The storage dtype is not float32, float16, bfloat16 or float64.</exception>
     /// <exception cref="ArgumentException">An extra file name is not a plain file name or collides with a checkpoint file.</exception>
     public void SavePretrained(string directory, SaveOptions? options = null, ILogger? logger = null, CancellationToken cancellationToken = default)

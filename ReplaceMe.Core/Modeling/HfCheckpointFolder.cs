@@ -33,6 +33,7 @@ internal static partial class HfCheckpointFolder
     /// <param name="logger">Receives one line per source file that is not copied, with the reason.</param>
     /// <param name="cancellationToken">Checked between tensors and files; cancelling leaves no target.</param>
     /// <exception cref="IOException">The target exists and overwriting was not requested, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system lacks the space (checked before anything is written).</exception>
     /// <exception cref="DirectoryNotFoundException"><paramref name="sourceDir"/> does not exist.</exception>
     /// <exception cref="ArgumentException">An extra file name is not a plain file name or collides with a checkpoint file, or the dtype is not floating-point.</exception>
     /// <exception cref="UnsupportedModelException">A tensor dtype cannot be stored, or the config cannot be expressed as JSON of its family.</exception>
@@ -54,10 +55,12 @@ internal static partial class HfCheckpointFolder
         var savedConfig = options.DType is ScalarType d ? config with { TorchDtype = Precision.TorchDtypeName(d) } : config;
         var configJson = ModelConfigJson.ToJson(savedConfig).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
+        var weights = stateDict as IReadOnlyCollection<KeyValuePair<string, Tensor>> ?? [.. stateDict];
+        DiskSpace.EnsureFits(targetDir, ExpectedBytes(StoredBytes(weights, options.DType), weights.Count, configJson, sourceDir, options), "the checkpoint");
         using var output = OutputFolder.Create(targetDir, options.Overwrite, sourceDir is null ? null : [sourceDir], logger);
         if (sourceDir is not null) CopyCompanionFiles(sourceDir, output.Path, logger, cancellationToken);
         File.WriteAllText(Path.Combine(output.Path, ConfigFileName), configJson + "\n", Utf8NoBom);
-        SafetensorsWriter.Write(output.Path, stateDict, options.MaxShardBytes, metadata: null, options.DType, cancellationToken);
+        SafetensorsWriter.Write(output.Path, weights, options.MaxShardBytes, metadata: null, options.DType, cancellationToken);
         foreach (var (name, text) in options.ExtraFiles)
             File.WriteAllText(Path.Combine(output.Path, name), text, Utf8NoBom);
         foreach (var (name, tensors) in options.ExtraTensorFiles)

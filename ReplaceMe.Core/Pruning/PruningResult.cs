@@ -106,6 +106,7 @@ public sealed class PruningResult : IDisposable
     /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
     /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
     /// <exception cref="IOException">The folder exists and <paramref name="overwrite"/> is false, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output needs plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
     public void Save(string directory, bool overwrite = false, CancellationToken cancellationToken = default) =>
         Save(directory, new SaveOptions { Overwrite = overwrite }, cancellationToken);
@@ -117,6 +118,7 @@ public sealed class PruningResult : IDisposable
     /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
     /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
     /// <exception cref="IOException">The folder exists and overwriting was not requested, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output needs plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
     public void Save(string directory, SaveOptions options, CancellationToken cancellationToken = default)
     {
@@ -162,6 +164,7 @@ public sealed class PruningResult : IDisposable
     /// <param name="cancellationToken">Checked before each tensor; cancelling leaves no file.</param>
     /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>, or its GGUF architecture cannot express it.</exception>
     /// <exception cref="IOException">The file exists and overwriting was not requested, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output needs plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no file was written.</exception>
     public void SaveGguf(string path, GgufExportOptions? options = null, IProgress<PruningProgress>? progress = null, CancellationToken cancellationToken = default)
     {

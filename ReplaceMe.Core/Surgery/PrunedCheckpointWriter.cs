@@ -47,11 +47,13 @@ public static partial class PrunedCheckpointWriter
     /// <returns>What was written.</returns>
     /// <exception cref="DirectoryNotFoundException">The source folder does not exist.</exception>
     /// <exception cref="CheckpointFormatException">The source's config or tensors are missing, malformed or do not
-    /// match each other, or a source shard changed while being read.</exception>
+    /// match each other, or a source shard changed while being read (<see cref="SourceFileChangedException"/>).</exception>
     /// <exception cref="PruningException">A cut is invalid for the source, cuts overlap or remove every block, or a
     /// transform has the wrong shape or non-finite values.</exception>
     /// <exception cref="ArgumentException">An option is out of range or an extra file name is not a plain file name.</exception>
     /// <exception cref="IOException">The target exists and overwriting was not requested, collides with the source, or writing failed.</exception>
+    /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output's
+    /// size plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; nothing was left behind.</exception>
     public static PrunedCheckpointReport Write(
         string sourceDir, IReadOnlyList<CutTransform> cuts, string outDir, PrunedCheckpointOptions? options = null,
@@ -90,7 +92,6 @@ public static partial class PrunedCheckpointWriter
         var plan = CutPlan.Create(config, cuts);
         using var reader = SafetensorsReader.Open(source);
         DecoderModel.CheckTensors(DecoderModel.ExpectedShapes(config), config, reader.Names, n => reader.GetInfo(n).Shape, $"checkpoint '{reader.Source}'");
-        var stamps = reader.FilePaths.ToDictionary(p => p, FileStamp.Of, StringComparer.Ordinal);
 
         var pruned = plan.PrunedConfig;
         if (options.DType is ScalarType storage) pruned = pruned with { TorchDtype = Precision.TorchDtypeName(storage) };
@@ -101,7 +102,7 @@ public static partial class PrunedCheckpointWriter
         var configJson = configNode.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         long maxShard = options.MaxShardBytes ?? LikeSource(reader);
 
-        using var copier = new Copier(reader, stamps, cancellationToken);
+        using var copier = new Copier(reader, cancellationToken);
         var tensors = new List<RawTensor>();
         int copied = 0, folded = 0, cast = 0;
         long totalBytes = 0;
@@ -152,6 +153,8 @@ public static partial class PrunedCheckpointWriter
         if (expected is not null && expected.Keys.FirstOrDefault(k => !writtenNames.Contains(k)) is { } extra)
             throw new SourceMismatchException($"the model has a tensor '{extra}' that the source does not give");
 
+        DiskSpace.EnsureFits(outDir, HfCheckpointFolder.ExpectedBytes(totalBytes, tensors.Count, configJson, source, options.ExtraFiles, options.ExtraTensorFiles),
+            "the pruned checkpoint");
         LogStart(logger, source, config.NumHiddenLayers, pruned.NumHiddenLayers, plan.Description);
         using var output = OutputFolder.Create(outDir, options.Overwrite, [source]);
         HfCheckpointFolder.CopyCompanionFiles(source, output.Path, logger, cancellationToken);
@@ -161,7 +164,7 @@ public static partial class PrunedCheckpointWriter
             File.WriteAllText(Path.Combine(output.Path, name), text, Utf8NoBom);
         foreach (var (fileName, fileTensors) in options.ExtraTensorFiles)
             SafetensorsWriter.WriteSingleFile(Path.Combine(output.Path, fileName), fileTensors, new Dictionary<string, string>(), cancellationToken);
-        copier.CheckUnchanged();
+        reader.CheckUnchanged("the pruned checkpoint was being written; nothing was written");
         cancellationToken.ThrowIfCancellationRequested();
         long written = files.Sum(f => new FileInfo(Path.Combine(output.Path, f)).Length);
         output.Commit();
@@ -170,6 +173,61 @@ public static partial class PrunedCheckpointWriter
         LogDone(logger, report.Directory, report.BlockCount, report.TensorsCopied, report.TensorsFolded, report.BytesRead >> 20, report.BytesWritten >> 20, report.Elapsed.TotalSeconds);
         return report;
     }
+
+    /// <summary>
+    /// The free-space check of <see cref="Write(string, IReadOnlyList{CutTransform}, string, PrunedCheckpointOptions?, IProgress{PruningProgress}?, ILogger?, CancellationToken)"/>,
+    /// made before a prune starts, when the cut is not chosen yet: the pruned checkpoint of <paramref name="sourceDir"/>
+    /// with <paramref name="removedBlocks"/> blocks removed, in the source's dtypes, must fit on the file system of
+    /// <paramref name="outDir"/> with the margin. The largest blocks are assumed removed, so a prune that fits is never refused.
+    /// </summary>
+    /// <param name="sourceDir">The model folder.</param>
+    /// <param name="removedBlocks">Blocks the prune will remove in all.</param>
+    /// <param name="outDir">The output folder (need not exist).</param>
+    /// <returns>The bytes the check required (expected size plus margin).</returns>
+    /// <exception cref="InsufficientDiskSpaceException">It does not fit.</exception>
+    /// <exception cref="CheckpointFormatException">The source's config or tensors are missing or malformed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="removedBlocks"/> is negative.</exception>
+    public static long CheckDiskSpace(string sourceDir, int removedBlocks, string outDir)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sourceDir);
+        ArgumentException.ThrowIfNullOrEmpty(outDir);
+        ArgumentOutOfRangeException.ThrowIfNegative(removedBlocks);
+        var source = Path.GetFullPath(sourceDir);
+        var config = ModelConfigJson.Load(Path.Combine(source, HfCheckpointFolder.ConfigFileName));
+        using var reader = SafetensorsReader.Open(source);
+        var blockBytes = new long[config.NumHiddenLayers];
+        var blockTensors = new int[config.NumHiddenLayers];
+        long other = 0;
+        int otherTensors = 0;
+        foreach (var name in reader.Names)
+        {
+            if (DecoderModel.IsIgnorableCheckpointKey(config, name)) continue;
+            long bytes = reader.GetInfo(name).ByteCount;
+            var m = BlockIndex().Match(name);
+            int block = m.Success ? int.Parse(m.Groups[1].ValueSpan, System.Globalization.CultureInfo.InvariantCulture) : -1;
+            if (block >= 0 && block < blockBytes.Length)
+            {
+                blockBytes[block] += bytes;
+                blockTensors[block]++;
+            }
+            else
+            {
+                other += bytes;
+                otherTensors++;
+            }
+        }
+        var keptBlocks = Enumerable.Range(0, blockBytes.Length).OrderBy(b => blockBytes[b]).Take(blockBytes.Length - Math.Min(removedBlocks, blockBytes.Length)).ToList();
+        long kept = other + keptBlocks.Sum(b => blockBytes[b]);
+        int count = otherTensors + keptBlocks.Sum(b => blockTensors[b]);
+        var configJson = ModelConfigJson.ToJson(config).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        long expected = HfCheckpointFolder.ExpectedBytes(kept, count, configJson, source, new Dictionary<string, string>(),
+            new Dictionary<string, IReadOnlyList<KeyValuePair<string, Tensor>>>());
+        DiskSpace.EnsureFits(outDir, expected, "the pruned checkpoint");
+        return expected + DiskSpace.MarginFor(expected);
+    }
+
+    [GeneratedRegex(@"^model\.layers\.(\d+)\.")]
+    private static partial Regex BlockIndex();
 
     /// <summary>A single-file source stays one file; a sharded one keeps its largest shard's tensor bytes as the limit.</summary>
     private static long LikeSource(SafetensorsReader reader)
@@ -269,7 +327,7 @@ public static partial class PrunedCheckpointWriter
     }
 
     /// <summary>Produces the output bytes of each tensor, counts what it reads and watches the source files.</summary>
-    private sealed class Copier(SafetensorsReader reader, Dictionary<string, FileStamp> stamps, CancellationToken cancellationToken) : IDisposable
+    private sealed class Copier(SafetensorsReader reader, CancellationToken cancellationToken) : IDisposable
     {
         private readonly Dictionary<string, SafeFileHandle> _handles = new(StringComparer.Ordinal);
         private byte[]? _buffer;
@@ -288,11 +346,9 @@ public static partial class PrunedCheckpointWriter
                 Compare(outName, stored, expected);
             }
             var (file, offset, bytes) = reader.Locate(name);
+            reader.CheckUnchanged(file, $"tensor '{name}' was about to be copied; nothing was written");
             if (!_handles.TryGetValue(file, out var handle))
-            {
-                CheckUnchanged(file);
                 _handles[file] = handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
-            }
             _buffer ??= new byte[CopyBufferBytes];
             for (long done = 0; done < bytes;)
             {
@@ -304,6 +360,7 @@ public static partial class PrunedCheckpointWriter
                 destination.Write(_buffer, 0, got);
                 done += got;
             }
+            reader.CheckUnchanged(file, $"tensor '{name}' was being copied; nothing was written");
             BytesRead += bytes;
             return bytes;
         }
@@ -339,37 +396,10 @@ public static partial class PrunedCheckpointWriter
                 throw new SourceMismatchException($"tensor '{outName}' differs from what the source folder and the cuts give");
         }
 
-        public void CheckUnchanged()
-        {
-            foreach (var file in stamps.Keys) CheckUnchanged(file);
-        }
-
-        private void CheckUnchanged(string file)
-        {
-            var now = FileStamp.Of(file);
-            if (now != stamps[file])
-                throw new CheckpointFormatException(
-                    $"Safetensors file '{file}' changed while the pruned checkpoint was being written ({stamps[file]} -> {now}); nothing was written. Run again on a stable source.");
-        }
-
         public void Dispose()
         {
             foreach (var h in _handles.Values) h.Dispose();
         }
-    }
-
-    /// <summary>Size and modification time of the file a path resolves to (Hub caches hold symlinks into blobs/).</summary>
-    private readonly record struct FileStamp(long Length, DateTime LastWriteUtc)
-    {
-        public static FileStamp Of(string path)
-        {
-            FileSystemInfo info = new FileInfo(path);
-            if (info.LinkTarget is not null) info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
-            info.Refresh();
-            return info.Exists ? new FileStamp(((FileInfo)info).Length, info.LastWriteTimeUtc) : new FileStamp(-1, default);
-        }
-
-        public override string ToString() => $"{Length} bytes, modified {LastWriteUtc:o}";
     }
 }
 

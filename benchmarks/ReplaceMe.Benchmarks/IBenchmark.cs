@@ -18,7 +18,20 @@ internal interface IBenchmark
 
 /// <summary>Run-wide settings from the command line.</summary>
 /// <param name="Quick">Fewer repetitions and smaller shapes, for a smoke run.</param>
-internal sealed record BenchmarkSettings(bool Quick);
+internal sealed record BenchmarkSettings(bool Quick)
+{
+    /// <summary><c>--shape NAME</c>: the generated checkpoint's shape for the streaming benchmarks (<see cref="LlamaShape.For"/>).</summary>
+    public string? Shape { get; init; }
+
+    /// <summary><c>--dir FOLDER</c>: where large temporary checkpoints go (default: the temp folder).</summary>
+    public string? WorkDir { get; init; }
+
+    /// <summary><c>--cli PATH</c>: the CLI's <c>replaceme.dll</c> for <c>stream-prune</c> (default: the Release build beside the benchmark).</summary>
+    public string? Cli { get; init; }
+
+    /// <summary>Arguments after <c>--</c>, passed to the CLI by <c>stream-prune</c>.</summary>
+    public IReadOnlyList<string> PassThrough { get; init; } = [];
+}
 
 /// <summary>One reported number.</summary>
 /// <param name="Benchmark">The benchmark that produced it.</param>

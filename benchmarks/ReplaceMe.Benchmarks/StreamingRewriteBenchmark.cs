@@ -9,12 +9,13 @@ using static TorchSharp.torch;
 namespace ReplaceMe.Benchmarks;
 
 /// <summary>
-/// The streaming checkpoint rewrite on a random-weight bfloat16 checkpoint of Llama-3.2-1B's shape (16 blocks, d 2048,
-/// ff 8192, 32/8 heads, vocab 128256, tied; written by the project's own <see cref="SafetensorsWriter"/> in 1 GiB
-/// shards): removes blocks [8, 12) with a random near-identity T folded into block 7. The rewrite runs in a child
-/// process so that its peak resident set (VmHWM) is its own, not the generator's. Reports wall time, peak RSS, bytes
-/// read and written, and checks that every untouched tensor is bit-identical to the source. Needs ~5 GB of free disk
-/// under the temp folder; everything is deleted at the end. <c>--quick</c> uses 4 blocks and a 32000-token vocabulary.
+/// The streaming checkpoint rewrite on a generated random-weight bfloat16 checkpoint (<see cref="LlamaShape"/>, written
+/// tensor by tensor with the project's own safetensors writer): <c>--shape 1b</c> (default; Llama-3.2-1B, 1 GiB shards)
+/// removes blocks [8, 12), <c>--shape 8b</c> (Llama-3.1-8B, 5 GB shards) removes [20, 28), <c>--quick</c> (4 blocks,
+/// vocab 32000) removes [1, 3); a random near-identity T is folded into the block before the cut. The rewrite runs in
+/// a child process so that its peak resident set (VmHWM) is its own, not the generator's. Reports wall time, peak RSS,
+/// bytes read and written, and checks that every untouched tensor is bit-identical to the source. The work folder goes
+/// under <c>--dir FOLDER</c> (default: the temp folder; the 8b shape needs ~28 GB there) and is deleted at the end.
 /// </summary>
 internal sealed class StreamingRewriteBenchmark : IBenchmark
 {
@@ -22,34 +23,34 @@ internal sealed class StreamingRewriteBenchmark : IBenchmark
 
     public string Name => "stream-rewrite";
 
-    public string Description => "streaming pruned-checkpoint rewrite of a Llama-3.2-1B-shaped bf16 checkpoint (peak RSS, time, bytes)";
+    public string Description => "streaming pruned-checkpoint rewrite of a generated 1b/8b-shaped bf16 checkpoint (peak RSS, time, bytes, bit-identity)";
 
     public IReadOnlyList<Measurement> Run(BenchmarkSettings settings)
     {
-        int layers = settings.Quick ? 4 : 16, vocab = settings.Quick ? 32000 : 128256;
-        var cut = settings.Quick ? new BlockCut(1, 3) : new BlockCut(8, 12);
-        var root = Path.Combine(Path.GetTempPath(), "replaceme-bench-" + Guid.NewGuid().ToString("N"));
+        var shape = LlamaShape.For(settings.Shape, settings.Quick);
+        var cut = shape.Name switch { "8b" => new BlockCut(20, 28), "quick" => new BlockCut(1, 3), _ => new BlockCut(8, 12) };
+        var root = Path.Combine(settings.WorkDir ?? Path.GetTempPath(), "replaceme-bench-" + Guid.NewGuid().ToString("N"));
         var source = Path.Combine(root, "source");
         var output = Path.Combine(root, "pruned");
         try
         {
             var clock = Stopwatch.StartNew();
-            long sourceBytes = WriteSource(source, layers, vocab);
+            long sourceBytes = shape.WriteCheckpoint(source);
             double createSeconds = clock.Elapsed.TotalSeconds;
 
-            var child = RunChild(source, output, cut);
+            var child = RunChild(source, output, cut, shape.Hidden);
             clock.Restart();
-            var (identical, checkedTensors) = CheckIdentical(source, output, cut);
+            var (identical, checkedTensors, _) = CheckpointCompare.UntouchedIdentical(source, output, [cut], shape.Layers);
             double checkSeconds = clock.Elapsed.TotalSeconds;
             var inv = CultureInfo.InvariantCulture;
-            string shape = string.Create(inv, $"{layers} blocks, d 2048, ff 8192, 32/8 heads, vocab {vocab}, tied, bf16 ({sourceBytes / 1e9:F2} GB on disk, {2 * sourceBytes / 1e9:F2} GB as float32); cut {cut}");
+            string what = string.Create(inv, $"{shape.Describe()}; {sourceBytes / 1e9:F2} GB of tensors on disk; cut {cut}");
             return
             [
-                new Measurement(Name, "rewrite wall s", child.Seconds, shape + string.Create(inv, $"; source written in {createSeconds:F0} s")),
-                new Measurement(Name, "rewrite peak RSS MB", child.PeakRssBytes / 1048576.0,
+                new Measurement(Name, "rewrite wall s", child.Seconds, what + string.Create(inv, $"; source written in {createSeconds:F0} s")),
+                new Measurement(Name, "rewrite peak RSS MiB", child.PeakRssBytes / 1048576.0,
                     string.Create(inv, $"VmHWM of the child process (its RSS before the rewrite, libtorch loaded and T built: {child.RssBefore / 1048576.0:F0} MB); {100.0 * child.PeakRssBytes / sourceBytes:F1}% of the bf16 checkpoint, {100.0 * child.PeakRssBytes / (2.0 * sourceBytes):F1}% of its float32 size")),
-                new Measurement(Name, "bytes read MB", child.BytesRead / 1048576.0, "tensor bytes read from the source shards"),
-                new Measurement(Name, "bytes written MB", child.BytesWritten / 1048576.0, string.Create(inv, $"{child.Files} safetensors/index files")),
+                new Measurement(Name, "bytes read MiB", child.BytesRead / 1048576.0, "tensor bytes read from the source shards"),
+                new Measurement(Name, "bytes written MiB", child.BytesWritten / 1048576.0, string.Create(inv, $"{child.Files} safetensors/index files")),
                 new Measurement(Name, "untouched tensors bit-identical", identical ? 1 : 0,
                     string.Create(inv, $"{checkedTensors} tensors compared byte for byte with the source ({checkSeconds:F0} s); 1 = all identical")),
             ];
@@ -60,63 +61,14 @@ internal sealed class StreamingRewriteBenchmark : IBenchmark
         }
     }
 
-    /// <summary>Random bf16 weights under the Hugging Face names, written with the project's writer; returns the tensor bytes.</summary>
-    private static long WriteSource(string dir, int layers, int vocab)
-    {
-        const int d = 2048, ff = 8192, heads = 32, kvHeads = 8, headDim = 64;
-        var shapes = new List<(string Name, long[] Shape)> { ("model.embed_tokens.weight", [vocab, d]), ("model.norm.weight", [d]) };
-        for (int i = 0; i < layers; i++)
-        {
-            string p = $"model.layers.{i}.";
-            shapes.Add((p + "input_layernorm.weight", [d]));
-            shapes.Add((p + "post_attention_layernorm.weight", [d]));
-            shapes.Add((p + "self_attn.q_proj.weight", [heads * headDim, d]));
-            shapes.Add((p + "self_attn.k_proj.weight", [kvHeads * headDim, d]));
-            shapes.Add((p + "self_attn.v_proj.weight", [kvHeads * headDim, d]));
-            shapes.Add((p + "self_attn.o_proj.weight", [d, heads * headDim]));
-            shapes.Add((p + "mlp.gate_proj.weight", [ff, d]));
-            shapes.Add((p + "mlp.up_proj.weight", [ff, d]));
-            shapes.Add((p + "mlp.down_proj.weight", [d, ff]));
-        }
-        var generator = new Generator(20261130);
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        long bytes = 0;
-        try
-        {
-            foreach (var (name, shape) in shapes)
-            {
-                var t = name.EndsWith("norm.weight", StringComparison.Ordinal)
-                    ? ones(shape, ScalarType.BFloat16)
-                    : randn(shape, ScalarType.BFloat16, generator: generator);
-                tensors[name] = t;
-                bytes += t.numel() * 2;
-            }
-            SafetensorsWriter.Write(dir, tensors, maxShardBytes: 1L << 30);
-        }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray("LlamaForCausalLM"), ["model_type"] = "llama", ["hidden_size"] = d, ["intermediate_size"] = ff,
-            ["num_hidden_layers"] = layers, ["num_attention_heads"] = heads, ["num_key_value_heads"] = kvHeads, ["head_dim"] = headDim,
-            ["vocab_size"] = vocab, ["max_position_embeddings"] = 131072, ["rms_norm_eps"] = 1e-5, ["rope_theta"] = 500000.0,
-            ["rope_scaling"] = new JsonObject { ["rope_type"] = "llama3", ["factor"] = 32.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 8192 },
-            ["tie_word_embeddings"] = true, ["torch_dtype"] = "bfloat16", ["bos_token_id"] = 128000, ["eos_token_id"] = 128001,
-        };
-        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
-        return bytes;
-    }
-
     private sealed record ChildResult(double Seconds, long PeakRssBytes, long BytesRead, long BytesWritten, int Files, long RssBefore);
 
-    private static ChildResult RunChild(string source, string output, BlockCut cut)
+    private static ChildResult RunChild(string source, string output, BlockCut cut, int hidden)
     {
         var self = Environment.ProcessPath!;
         var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(StreamingRewriteBenchmark).Assembly.Location);
-        foreach (var a in new[] { ChildFlag, source, output, cut.Start.ToString(CultureInfo.InvariantCulture), cut.End.ToString(CultureInfo.InvariantCulture) })
+        foreach (var a in new[] { ChildFlag, source, output, cut.Start.ToString(CultureInfo.InvariantCulture), cut.End.ToString(CultureInfo.InvariantCulture), hidden.ToString(CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var text = process.StandardOutput.ReadToEnd();
@@ -131,7 +83,8 @@ internal sealed class StreamingRewriteBenchmark : IBenchmark
     {
         var (source, output) = (args[1], args[2]);
         var cut = new BlockCut(int.Parse(args[3], CultureInfo.InvariantCulture), int.Parse(args[4], CultureInfo.InvariantCulture));
-        using var t = eye(2048, dtype: ScalarType.Float64).add(randn([2048, 2048], ScalarType.Float64, generator: new Generator(5)).mul(0.01));
+        int d = int.Parse(args[5], CultureInfo.InvariantCulture);
+        using var t = eye(d, dtype: ScalarType.Float64).add(randn([d, d], ScalarType.Float64, generator: new Generator(5)).mul(0.01));
         long before = StatusKiB("VmRSS:") * 1024; // libtorch loaded and T built: the floor of any TorchSharp process
         var report = PrunedCheckpointWriter.Write(source, [new CutTransform(cut, t)], output);
         long peak = StatusKiB("VmHWM:") * 1024;
@@ -147,29 +100,5 @@ internal sealed class StreamingRewriteBenchmark : IBenchmark
     {
         var line = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>Compares every tensor of the output that is not the folded down_proj with its source tensor, byte for byte.</summary>
-    private static (bool Identical, int Count) CheckIdentical(string source, string output, BlockCut cut)
-    {
-        using var src = SafetensorsReader.Open(source);
-        using var dst = SafetensorsReader.Open(output);
-        int count = 0;
-        foreach (var name in dst.Names)
-        {
-            string from = name;
-            var m = System.Text.RegularExpressions.Regex.Match(name, @"^model\.layers\.(\d+)\.(.+)$");
-            if (m.Success)
-            {
-                int i = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-                if (i == cut.FoldBlock && m.Groups[2].Value == "mlp.down_proj.weight") continue;
-                from = $"model.layers.{(i >= cut.Start ? i + cut.Length : i)}.{m.Groups[2].Value}";
-            }
-            using var a = src.Read(from);
-            using var b = dst.Read(name);
-            if (!a.bytes.SequenceEqual(b.bytes)) return (false, count);
-            count++;
-        }
-        return (true, count);
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
+using ReplaceMe.Core.Surgery;
 
 namespace ReplaceMe.Cli.Commands;
 
@@ -91,6 +92,8 @@ internal static class PruneCommand
             var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
             using (decoder)
             {
+                // Free space for the output, before calibration (the largest blocks assumed removed: never too strict).
+                if (outDir is not null) PrunedCheckpointWriter.CheckDiskSpace(parse.GetValue(model)!, parse.GetValue(blocks) * parse.GetValue(cuts), outDir);
                 var options = new PruningOptions
                 {
                     BlocksPerCut = parse.GetValue(blocks),

@@ -20,7 +20,10 @@ internal static class PruneFromStats
         if (statsFiles.Count == 0) throw new ArgumentException("--from-stats needs at least one statistics file.");
         if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"Model folder not found: {modelDir}");
         var identity = ModelIdentity.Of(modelDir);
+        var config = ModelConfigJson.Load(Path.Combine(modelDir, "config.json"));
         var parts = new List<CutStatistics>();
+        var files = new JsonArray();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             foreach (var f in statsFiles)
@@ -28,9 +31,20 @@ internal static class PruneFromStats
                 var s = CutStatistics.Load(f);
                 parts.Add(s);
                 s.RequireModel(identity, modelDir);
+                files.Add(new JsonObject
+                {
+                    ["name"] = Path.GetFileName(f),
+                    ["sha256"] = Sha256(f, ct),
+                    ["tokens"] = s.Tokens,
+                    ["sequences"] = s.Sequences,
+                    ["activation_dtype"] = s.ActivationDType,
+                });
             }
+            var loadSeconds = clock.Elapsed.TotalSeconds;
+            clock.Restart();
             using var merged = CutStatistics.Merge(parts);
             var estimate = merged.Solve(options, ct);
+            var solveSeconds = clock.Elapsed.TotalSeconds;
             using var transform = estimate.Transform;
             var inv = CultureInfo.InvariantCulture;
             var r = estimate.Report;
@@ -39,16 +53,21 @@ internal static class PruneFromStats
             var provenance = new JsonObject
             {
                 ["format"] = "replaceme-provenance-from-statistics",
-                ["format_version"] = 1,
+                ["format_version"] = 2,
                 ["library"] = "ReplaceMe.Core",
+                ["library_version"] = typeof(CutStatistics).Assembly.GetName().Version?.ToString(3),
                 ["created_utc"] = DateTime.UtcNow.ToString("o", inv),
                 ["index_convention"] = "0-based blocks; the cut is the half-open range [start, end) of removed blocks in the ORIGINAL model; T (applied as X·T to the MLP output) is folded into block start-1 as down_proj.weight <- T^T·W",
+                ["model"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir))),
                 ["model_identity"] = identity,
+                ["original_num_hidden_layers"] = config.NumHiddenLayers,
+                ["num_hidden_layers"] = config.NumHiddenLayers - merged.Cut.Length,
                 ["removed"] = new JsonArray(new JsonObject
                 {
                     ["start"] = merged.Cut.Start,
                     ["end"] = merged.Cut.End,
                     ["fold_block"] = merged.Cut.FoldBlock,
+                    ["transform"] = "folded into down_proj",
                     ["distance_last_token"] = merged.MeanLastTokenDistance,
                     ["distance_all_tokens"] = merged.MeanDistance,
                     ["tokens"] = merged.Tokens,
@@ -57,8 +76,20 @@ internal static class PruneFromStats
                     ["damping"] = r.Damping,
                     ["used_pseudo_inverse"] = r.UsedPseudoInverse,
                 }),
-                ["estimator"] = new JsonObject { ["name"] = "lstsq", ["ridge"] = options.Ridge, ["allow_underdetermined"] = options.AllowUnderdetermined },
-                ["statistics_files"] = new JsonArray([.. statsFiles.Select(f => (JsonNode?)Path.GetFileName(f))]),
+                ["estimator"] = new JsonObject
+                {
+                    ["name"] = "lstsq",
+                    ["settings"] = new JsonObject { ["ridge"] = options.Ridge, ["allow_underdetermined"] = options.AllowUnderdetermined },
+                },
+                ["calibration"] = new JsonObject
+                {
+                    ["source"] = $"{parts.Count} statistics file(s) from 'replaceme calibrate', merged",
+                    ["tokens"] = merged.Tokens,
+                    ["sequences"] = merged.Sequences,
+                    ["activation_dtype"] = merged.ActivationDType,
+                },
+                ["statistics_files"] = files,
+                ["timings_seconds"] = new JsonObject { ["load_statistics"] = Math.Round(loadSeconds, 3), ["merge_and_solve"] = Math.Round(solveSeconds, 3) },
             };
             var text = provenance.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
             if (jsonPath is not null)
@@ -79,5 +110,12 @@ internal static class PruneFromStats
         {
             foreach (var p in parts) p.Dispose();
         }
+    }
+
+    /// <summary>SHA-256 of a file's bytes, as 64 lowercase hex digits.</summary>
+    private static string Sha256(string path, CancellationToken ct)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashDataAsync(stream, ct).AsTask().GetAwaiter().GetResult());
     }
 }
