@@ -13,5 +13,6 @@ internal static class BenchmarkCatalog
         new ThreadsBenchmark(),
         new StreamingRewriteBenchmark(),
         new CosineMemoryBenchmark(),
+        new CosineQualityBenchmark(),
     ];
 }
