@@ -14,5 +14,6 @@ internal static class BenchmarkCatalog
         new StreamingRewriteBenchmark(),
         new CosineMemoryBenchmark(),
         new CosineQualityBenchmark(),
+        new HealingQualityBenchmark(),
     ];
 }
