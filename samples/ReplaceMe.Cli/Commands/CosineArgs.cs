@@ -57,7 +57,16 @@ internal sealed class CosineArgs
                 bool paper = result.GetValue(Paper);
                 if (paper && (result.GetResult(Optimizer) is { Implicit: false } || result.GetResult(Loss) is { Implicit: false }))
                     result.AddError("--cosine-paper fixes the loss (approximate) and the optimiser (adam); leave out --cosine-loss and --cosine-optimizer.");
-                if (!paper && result.GetValue(Optimizer) != "adam" && result.GetResult(LearningRate) is { Implicit: false })
+                string? optimizer;
+                try
+                {
+                    optimizer = result.GetValue(Optimizer);
+                }
+                catch (InvalidOperationException)
+                {
+                    return; // not one of the optimisers: the parser reports that
+                }
+                if (!paper && optimizer != "adam" && result.GetResult(LearningRate) is { Implicit: false })
                     result.AddError("--cosine-lr is an Adam setting: add --cosine-optimizer adam (L-BFGS has no learning rate).");
                 return;
             }
