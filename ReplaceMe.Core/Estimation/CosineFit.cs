@@ -90,7 +90,9 @@ internal sealed class CosineFit : ITransformFit
         var logger = _context.Logger;
         int steps = _options.StepsFor(_rows.RowsStored);
         int batchSize = (int)Math.Min(_options.BatchSize, _rows.RowsStored);
-        if (logger is not null)
+        if (logger is not null && _options.Optimizer == CosineOptimizer.Lbfgs)
+            CosineLbfgsLog.Rows(logger, _cut, _rows.RowsStored, _rows.RowsSeen, _rows.SpilledBytes, steps, batchSize);
+        else if (logger is not null)
             EstimationLog.CosineRows(logger, _cut, _rows.RowsStored, _rows.RowsSeen, _rows.SpilledBytes, steps, _options.Schedule, _options.LearningRate, batchSize);
 
         using var scope = NewDisposeScope();
@@ -187,7 +189,7 @@ internal sealed class CosineFit : ITransformFit
         var outcome = search.Run(start, steps, _options.Tolerance, (iteration, loss) =>
         {
             if (iteration % every != 0) return;
-            if (logger is not null) EstimationLog.CosineSteps(logger, _cut, iteration, steps, 0, loss, 1);
+            if (logger is not null) CosineLbfgsLog.Iteration(logger, _cut, iteration, steps, loss);
             _context.Progress?.Report(new PruningProgress("estimate", iteration / (double)steps, _cut.Start, _rows.RowsSeen, loss, $"cosine L-BFGS iteration {iteration}/{steps}"));
         }, cancellationToken);
         using var scope = NewDisposeScope();

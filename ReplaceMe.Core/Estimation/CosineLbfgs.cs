@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Runtime;
 using TorchSharp;
@@ -251,4 +252,16 @@ internal sealed class CosineLbfgs
         var root = HeldScalars.ClampMin(eigenvalues, floor).sqrt(); // [d]
         return (vectors.div(root.unsqueeze(0)).DetachFromDisposeScope(), vectors.t().mul(root.unsqueeze(1)).DetachFromDisposeScope());
     }
+}
+
+/// <summary>Source-generated log messages of the L-BFGS cosine fit.</summary>
+internal static partial class CosineLbfgsLog
+{
+    [LoggerMessage(EventId = 411, Level = LogLevel.Information,
+        Message = "Cosine fit for cut {Cut}: kept {Rows} of {Seen} token rows, {Spilled} bytes spilled to disk; full-batch L-BFGS, at most {Iterations} iterations, passes in chunks of {Chunk} rows")]
+    public static partial void Rows(ILogger logger, ReplaceMe.Core.BlockCut cut, long rows, long seen, long spilled, int iterations, long chunk);
+
+    [LoggerMessage(EventId = 412, Level = LogLevel.Debug,
+        Message = "Cosine fit for cut {Cut}: L-BFGS iteration {Iteration}/{Iterations}, full-batch loss {Loss:G6}")]
+    public static partial void Iteration(ILogger logger, ReplaceMe.Core.BlockCut cut, int iteration, int iterations, double loss);
 }
