@@ -11,10 +11,10 @@ public class CosineEstimatorTests
     private const int D = 12;
     private const int N = 1500;
 
-    // Faster schedule than the paper's for a tiny planted problem (constant lr, epochs only); the algorithm is the same.
+    // Adam with a faster schedule than the paper's for a tiny planted problem (constant lr, epochs only); the algorithm is the same.
     private static CosineOptions Fast(CosineLoss loss = CosineLoss.Approximate, CosineInit init = CosineInit.Identity, long? maxRows = null)
         => new(Loss: loss, LearningRate: 2e-2, BatchSize: 128, Epochs: 12, Init: init, MaxRows: maxRows, DiagnosticRows: N)
-        { Schedule = CosineSchedule.Constant, MinSteps = 0, WarmupFraction = 0 };
+        { Optimizer = CosineOptimizer.Adam, Schedule = CosineSchedule.Constant, MinSteps = 0, WarmupFraction = 0 };
 
     /// <summary>Points of the loss curve for <paramref name="steps"/> steps: one per window of ⌈steps / 20⌉ steps.</summary>
     private static int CurvePoints(int steps)

@@ -40,7 +40,28 @@ public class EstimatorCliTests
         Assert.Equal(3, report["loss_curve"]!.AsArray().Count); // 3 steps, one window each
     }
 
+    [Fact]
+    public void Cosine_lbfgs_options_reach_the_estimator()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var json = dir.Combine("prov.json");
+        var (code, _, err) = CliRun.Run("prune", "--model", Fixture.ModelDir, "--self-generated", "8", "--generated-tokens", "24",
+            "--blocks", "1", "--estimator", "cosine", "--cosine-loss", "exact", "--cosine-steps", "4", "--json", json);
+        Assert.True(code == 0, err);
+        var prov = JsonNode.Parse(File.ReadAllText(json))!;
+        var settings = prov["estimator"]!["settings"]!;
+        Assert.Equal("Lbfgs", (string)settings["optimizer"]!);
+        Assert.Equal("Exact", (string)settings["loss"]!);
+        Assert.Equal(4, (int)settings["max_iterations"]!);
+        Assert.Null(settings["learning_rate"]); // Adam's settings are not recorded for L-BFGS
+        Assert.InRange(prov["removed"]![0]!["estimator_report"]!["loss_curve"]!.AsArray().Count, 2, 5); // start + ≤ 4 iterations
+    }
+
     [Theory]
+    [InlineData("--estimator", "cosine", "--cosine-lr", "0.001")]
+    [InlineData("--estimator", "cosine", "--cosine-paper", "--cosine-optimizer", "lbfgs")]
+    [InlineData("--estimator", "cosine", "--cosine-optimizer", "sgd")]
+    [InlineData("--estimator", "lstsq", "--cosine-loss", "exact")]
     [InlineData("--estimator", "lstsq", "--cosine-init", "lstsq")]
     [InlineData("--estimator", "diag", "--cosine-steps", "10")]
     [InlineData("--estimator", "orthonormal", "--ridge", "1")]

@@ -28,6 +28,9 @@ public class HealSweepCliTests
         var healing = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "healing.json")))!;
         Assert.Equal(2, healing["loss_curve"]!.AsArray().Count);
         Assert.Equal(2, (int)healing["steps"]!);
+        var provenance = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "replaceme.json")))!; // the same record, with the held-out scores
+        Assert.Equal(1, (int)provenance["healing"]![0]!["held_out"]!["batches"]!);
+        Assert.Equal((double)healing["held_out"]!["kl_after"]!, (double)provenance["healing"]![0]!["held_out"]!["kl_after"]!);
     }
 
     [Fact]

@@ -72,7 +72,8 @@ public class ScalarGcStressTests
 
         ITransformEstimator[] estimators =
         [
-            new LeastSquaresEstimator(), new CosineEstimator(new CosineOptions(LearningRate: 1e-3, BatchSize: 128, Epochs: 2)), new IdentityEstimator(),
+            new LeastSquaresEstimator(), new CosineEstimator(new CosineOptions(LearningRate: 1e-3, BatchSize: 128, Epochs: 2) { Optimizer = CosineOptimizer.Adam }),
+            new CosineEstimator(new CosineOptions(BatchSize: 128) { Steps = 6 }), new IdentityEstimator(),
         ];
         foreach (var estimator in estimators)
         {

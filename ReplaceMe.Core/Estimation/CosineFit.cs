@@ -24,6 +24,8 @@ internal sealed class CosineFit : ITransformFit
     private readonly TokenRowStore _rows;
     private readonly DiagnosticSample _sample;
     private Device? _device;
+    private CosineLbfgs.Outcome? _lbfgs; // the L-BFGS run's figures, for the notes
+    private double? _scale; // the least-squares factor applied to T, for the notes
     private bool _disposed;
 
     public CosineFit(BlockCut cut, int hiddenSize, CosineOptions options, EstimationContext context)
@@ -36,7 +38,7 @@ internal sealed class CosineFit : ITransformFit
         // One budget for everything this fit holds (docs/method.md, "Cosine memory"): the working memory of the
         // optimisation first, then the small diagnostic sample, and the stored rows get the rest (the remainder spills).
         long rowCap = options.RowCapFor(hiddenSize);
-        WorkingBytes = WorkingBytesFor(hiddenSize, widths.Length, (int)Math.Min(options.BatchSize, rowCap));
+        WorkingBytes = WorkingBytesFor(hiddenSize, widths.Length, (int)Math.Min(options.BatchSize, rowCap), options.Optimizer == CosineOptimizer.Lbfgs);
         long left = Math.Max(0, context.MemoryBudgetBytes - WorkingBytes);
         long sampleBudget = Math.Min(left, DiagnosticSample.BytesFor(hiddenSize, options.DiagnosticRows));
         _sample = new DiagnosticSample(hiddenSize, options.DiagnosticRows, sampleBudget, context.Seed);
@@ -46,12 +48,15 @@ internal sealed class CosineFit : ITransformFit
     /// <summary>
     /// Bytes the optimisation needs besides the stored rows, counted against the budget: T, its gradient and Adam's two
     /// moments (float32), the least-squares start (float64 sums and solve), one batch buffer and the batch's activations
-    /// and gradients, and the diagnostic evaluation's float64 batch.
+    /// and gradients, and the diagnostic evaluation's float64 batch. L-BFGS (<paramref name="lbfgs"/>) also keeps its
+    /// correction pairs and iterates in float64 (<see cref="CosineLbfgs"/>).
     /// </summary>
-    internal static long WorkingBytesFor(int hiddenSize, int matrices, int batchRows)
+    internal static long WorkingBytesFor(int hiddenSize, int matrices, int batchRows, bool lbfgs = false)
     {
         long d = hiddenSize, square = d * d;
-        long optimiser = 6 * square * sizeof(float);               // T, grad, m, v, √v̂ and one temporary
+        long optimiser = lbfgs
+            ? (2L * CosineLbfgs.History + 10) * square * sizeof(double) + 4 * square * sizeof(float) // pairs; S, g, direction, trial S and g, M, M⁻¹, eigh; float32 S, its grad, M and T
+            : 6 * square * sizeof(float);                           // T, grad, m, v, √v̂ and one temporary
         long start = 6 * square * sizeof(double);                  // XᵀX, XᵀZ, identity, factor, solution, temporary
         long batch = batchRows * d * sizeof(float) * (2L * matrices + 8); // buffer (+ device copy) and autograd's [n, d] tensors
         long diagnostics = DiagnosticSample.EvaluationBatch * d * sizeof(double) * 8; // x, y, target, X·T, Z, sums, squares
@@ -85,13 +90,51 @@ internal sealed class CosineFit : ITransformFit
         var logger = _context.Logger;
         int steps = _options.StepsFor(_rows.RowsStored);
         int batchSize = (int)Math.Min(_options.BatchSize, _rows.RowsStored);
-        if (logger is not null)
+        if (logger is not null && _options.Optimizer == CosineOptimizer.Lbfgs)
+            CosineLbfgsLog.Rows(logger, _cut, _rows.RowsStored, _rows.RowsSeen, _rows.SpilledBytes, steps, batchSize);
+        else if (logger is not null)
             EstimationLog.CosineRows(logger, _cut, _rows.RowsStored, _rows.RowsSeen, _rows.SpilledBytes, steps, _options.Schedule, _options.LearningRate, batchSize);
 
         using var scope = NewDisposeScope();
         var start = _options.Init == CosineInit.LeastSquares
             ? LeastSquaresStart(device, batchSize)
-            : eye(_hiddenSize, dtype: ScalarType.Float32, device: device); // [d, d]
+            : eye(_hiddenSize, dtype: ScalarType.Float64, device: device); // [d, d]
+        var (transform, curve, _) = _options.Optimizer == CosineOptimizer.Lbfgs
+            ? RunLbfgs(start, steps, batchSize, device, cancellationToken)
+            : RunAdam(start, steps, batchSize, device, cancellationToken);
+        if (_options.LeastSquaresScale)
+        {
+            _scale = LeastSquaresScale(transform, device, batchSize);
+            if (double.IsFinite(_scale.Value) && _scale.Value > 0) HeldScalars.TimesInPlace(transform, _scale.Value);
+        }
+        FitInputs.RequireFiniteTransform(_cut, transform, "cosine");
+        var (cosineBefore, _) = _sample.Evaluate(null, device);
+        var (cosineAfter, residual) = _sample.Evaluate(transform, device);
+        var report = new EstimatorReport(
+            Estimator: "cosine",
+            Tokens: _rows.RowsSeen,
+            Elapsed: _clock.Elapsed,
+            RelativeResidual: residual,
+            CosineBefore: cosineBefore,
+            CosineAfter: cosineAfter,
+            LossCurve: curve,
+            Notes: Notes());
+        return new TransformEstimate(transform.MoveToOuterDisposeScope(), report);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _rows.Dispose();
+        _sample.Dispose();
+    }
+
+    /// <summary>Mini-batch Adam over seeded shuffled batches with the learning-rate schedule; T as float64 on the CPU.</summary>
+    private (Tensor Transform, List<double> Curve, int Steps) RunAdam(Tensor start, int steps, int batchSize, Device device, CancellationToken cancellationToken)
+    {
+        var logger = _context.Logger;
+        using var scope = NewDisposeScope();
         using var weight = new Parameter(start.to(ScalarType.Float32).contiguous(), requires_grad: true); // T, [d, d]
         using var adam = new AdamStep(weight, _options.LearningRate);
         // The loss curve averages the mini-batch loss (at T before each update) over equal windows of steps.
@@ -133,28 +176,56 @@ internal sealed class CosineFit : ITransformFit
             }
         }
 
-        var transform = weight.detach().to(ScalarType.Float64, CPU, copy: true); // [d, d]
-        FitInputs.RequireFiniteTransform(_cut, transform, "cosine");
-        var (cosineBefore, _) = _sample.Evaluate(null, device);
-        var (cosineAfter, residual) = _sample.Evaluate(transform, device);
-        var report = new EstimatorReport(
-            Estimator: "cosine",
-            Tokens: _rows.RowsSeen,
-            Elapsed: _clock.Elapsed,
-            RelativeResidual: residual,
-            CosineBefore: cosineBefore,
-            CosineAfter: cosineAfter,
-            LossCurve: curve,
-            Notes: Notes());
-        return new TransformEstimate(transform.MoveToOuterDisposeScope(), report);
+        var transform = weight.detach().to(ScalarType.Float64, CPU, copy: true).MoveToOuterDisposeScope(); // [d, d]
+        return (transform, curve, steps);
     }
 
-    public void Dispose()
+    /// <summary>Full-batch L-BFGS (<see cref="CosineLbfgs"/>); the curve is the full-batch loss at the start and after each iteration, thinned to at most <see cref="CosineOptions.LossCurvePoints"/> + 1 points.</summary>
+    private (Tensor Transform, List<double> Curve, int Steps) RunLbfgs(Tensor start, int steps, int chunkRows, Device device, CancellationToken cancellationToken)
     {
-        if (_disposed) return;
-        _disposed = true;
-        _rows.Dispose();
-        _sample.Dispose();
+        var logger = _context.Logger;
+        var search = new CosineLbfgs(_rows, _options.Loss, chunkRows, device);
+        int every = Math.Max(1, (steps + CosineOptions.LossCurvePoints - 1) / CosineOptions.LossCurvePoints);
+        var outcome = search.Run(start, steps, _options.Tolerance, (iteration, loss) =>
+        {
+            if (iteration % every != 0) return;
+            if (logger is not null) CosineLbfgsLog.Iteration(logger, _cut, iteration, steps, loss);
+            _context.Progress?.Report(new PruningProgress("estimate", iteration / (double)steps, _cut.Start, _rows.RowsSeen, loss, $"cosine L-BFGS iteration {iteration}/{steps}"));
+        }, cancellationToken);
+        using var scope = NewDisposeScope();
+        var losses = outcome.Losses;
+        int iterations = losses.Count - 1;
+        int stride = Math.Max(1, (iterations + CosineOptions.LossCurvePoints - 1) / CosineOptions.LossCurvePoints);
+        var curve = new List<double>();
+        for (int i = 0; i < losses.Count; i += stride) curve.Add(losses[i]);
+        if ((losses.Count - 1) % stride != 0) curve.Add(losses[^1]);
+        _lbfgs = outcome with { Transform = null! };
+        var transform = outcome.Transform.to(ScalarType.Float64, CPU, copy: true).MoveToOuterDisposeScope();
+        outcome.Transform.Dispose();
+        return (transform, curve, iterations);
+    }
+
+    /// <summary>The factor α minimising ‖α·X·T − Z‖² over the stored rows (Z = target − Y): Σ⟨X·T, Z⟩ / Σ‖X·T‖².</summary>
+    private double LeastSquaresScale(Tensor transform, Device device, int batchSize)
+    {
+        using var scope = NewDisposeScope();
+        var t = transform.to(ScalarType.Float64, device);
+        double cross = 0, square = 0;
+        foreach (var batch in _rows.Batches(batchSize, device, shuffleSeed: null))
+        {
+            try
+            {
+                using var inner = NewDisposeScope();
+                var mapped = batch[0].to(ScalarType.Float64).mm(t); // X·T, [n, d]
+                var z = _options.Loss == CosineLoss.Exact
+                    ? HeldScalars.AddScaled(batch[2].to(ScalarType.Float64), batch[1].to(ScalarType.Float64), -1) // target − Y
+                    : batch[1].to(ScalarType.Float64); // Z
+                cross += mapped.mul(z).sum().item<double>();
+                square += HeldScalars.Square(mapped).sum().item<double>();
+            }
+            finally { TokenRowStore.DisposeAll(batch); }
+        }
+        return square > 0 ? cross / square : 1;
     }
 
     private int ShuffleSeed(int epoch) => unchecked((_context.Seed * 7919) + epoch + 1);
@@ -187,16 +258,30 @@ internal sealed class CosineFit : ITransformFit
 
     private List<string> Notes()
     {
-        var notes = new List<string>
+        var notes = new List<string>();
+        if (_lbfgs is { } run)
         {
-            $"loss {_options.Loss}, init {_options.Init}, Adam {_options.StepsFor(_rows.RowsStored)} steps of {Math.Min(_options.BatchSize, _rows.RowsStored)} rows, {_options.Schedule} lr {_options.LearningRate:G3}"
-                + (_options.Schedule == CosineSchedule.WarmupCosine ? $" (warm-up {_options.WarmupFraction:P0}, cosine decay to 0)" : ""),
-            $"loss curve: mean mini-batch loss over windows of {Math.Max(1, (_options.StepsFor(_rows.RowsStored) + CosineOptions.LossCurvePoints - 1) / CosineOptions.LossCurvePoints)} steps",
+            notes.Add($"loss {_options.Loss}, init {_options.Init}, full-batch L-BFGS (memory {CosineLbfgs.History}, whitened by the weighted Gram matrix): "
+                + $"{run.Losses.Count - 1} iterations ({(run.Converged ? $"converged: last drop < {_options.Tolerance:G3}" : "iteration limit")}), {run.Evaluations} passes over the rows in chunks of {Math.Min(_options.BatchSize, _rows.RowsStored)}");
+            notes.Add($"loss curve: full-batch loss at the start and every {Math.Max(1, (run.Losses.Count - 1 + CosineOptions.LossCurvePoints - 1) / CosineOptions.LossCurvePoints)} iterations, and at the end");
+        }
+        else
+        {
+            notes.Add($"loss {_options.Loss}, init {_options.Init}, Adam {_options.StepsFor(_rows.RowsStored)} steps of {Math.Min(_options.BatchSize, _rows.RowsStored)} rows, {_options.Schedule} lr {_options.LearningRate:G3}"
+                + (_options.Schedule == CosineSchedule.WarmupCosine ? $" (warm-up {_options.WarmupFraction:P0}, cosine decay to 0)" : ""));
+            notes.Add($"loss curve: mean mini-batch loss over windows of {Math.Max(1, (_options.StepsFor(_rows.RowsStored) + CosineOptions.LossCurvePoints - 1) / CosineOptions.LossCurvePoints)} steps");
+        }
+        notes.AddRange(
+        [
             _rows.Subsampled
                 ? $"rows: kept a seeded uniform sample of {_rows.RowsStored} of {_rows.RowsSeen} (cap {_rows.RowCap})"
                 : $"rows: kept all {_rows.RowsStored}",
             $"row memory peak {_rows.PeakMemoryBytes} bytes, working memory {WorkingBytes} bytes (both within the budget of {_context.MemoryBudgetBytes})" + (_rows.Spilled ? $", spilled {_rows.SpilledBytes} bytes to a temporary file" : ", no spill"),
-        };
+        ]);
+        if (_scale is double scale)
+            notes.Add(double.IsFinite(scale) && scale > 0
+                ? $"T scaled by {scale:G6}, the factor minimising ‖α·X·T − Z‖² over the stored rows"
+                : $"least-squares scale {scale:G6} is not a positive number: T left unscaled");
         if (_sample.Rows > 0) notes.Add($"cosine figures and residual on a seeded sample of {_sample.Rows} rows");
         return notes;
     }

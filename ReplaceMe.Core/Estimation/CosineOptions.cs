@@ -18,6 +18,18 @@ public enum CosineInit
     LeastSquares,
 }
 
+/// <summary>The optimiser of <see cref="CosineEstimator"/>.</summary>
+public enum CosineOptimizer
+{
+    /// <summary>
+    /// Full-batch L-BFGS over every stored row, in coordinates whitened by the rows' weighted Gram matrix; stops when an
+    /// iteration lowers the loss by less than <see cref="CosineOptions.Tolerance"/> (docs/estimators.md, "Cosine optimiser").
+    /// </summary>
+    Lbfgs,
+    /// <summary>Mini-batch Adam with <see cref="CosineOptions.Schedule"/> (the paper's optimiser).</summary>
+    Adam,
+}
+
 /// <summary>How the Adam learning rate of <see cref="CosineEstimator"/> changes over the optimiser steps.</summary>
 public enum CosineSchedule
 {
@@ -28,18 +40,21 @@ public enum CosineSchedule
 }
 
 /// <summary>
-/// Options of <see cref="CosineEstimator"/>. The defaults converge from the identity on small calibration sets: Adam
-/// with a peak learning rate of 1e-2, 5 % warm-up then cosine decay, over at least <see cref="MinSteps"/> optimiser
+/// Options of <see cref="CosineEstimator"/>. The default is the paper's loss (Eq. 8) minimised by full-batch L-BFGS
+/// (<see cref="CosineOptimizer.Lbfgs"/>), which converges from the identity on small and large calibration sets alike,
+/// then T rescaled along its ray to the least-squares scale (<see cref="LeastSquaresScale"/>). With <see cref="CosineOptimizer.Adam"/>
+/// the defaults are a peak learning rate of 1e-2, 5 % warm-up then cosine decay, over at least <see cref="MinSteps"/>
 /// steps (more when the stored rows fill more batches: <see cref="StepsFor"/>). <see cref="Paper"/> is the paper's
-/// setting (constant lr 1e-4, 10 epochs of 1024-row batches), which on a few thousand rows makes too few steps to move
-/// T far from its start (docs/estimators.md, "Cosine schedule").
+/// setting (Adam at a constant lr 1e-4, 10 epochs of 1024-row batches), which on a few thousand rows makes too few steps
+/// to move T far from its start (docs/estimators.md, "Cosine optimiser").
 /// </summary>
-/// <param name="Loss">Objective (Eq. 8 or Eq. 7).</param>
-/// <param name="LearningRate">Adam learning rate (&gt; 0): the peak of the schedule. T is dimensionless (X·T is compared
+/// <param name="Loss">Objective: Eq. 8 (<see cref="CosineLoss.Approximate"/>, the paper's default, two stored rows per
+/// token) or Eq. 7 (<see cref="CosineLoss.Exact"/>, three).</param>
+/// <param name="LearningRate">Adam learning rate (&gt; 0; Adam only): the peak of the schedule. T is dimensionless (X·T is compared
 /// with Z by angle only), and Adam's step is about the learning rate per entry whatever the activations' scale, so the
 /// rate is measured against T's own entries (1 on the identity's diagonal).</param>
-/// <param name="BatchSize">Token rows per step (≥ 1); all rows when fewer are stored.</param>
-/// <param name="Epochs">Passes over the stored rows (≥ 1); with <see cref="MinSteps"/> it sets the number of steps.</param>
+/// <param name="BatchSize">Token rows per Adam step, or per chunk of an L-BFGS pass over all rows (memory only; ≥ 1); all rows when fewer are stored.</param>
+/// <param name="Epochs">Passes over the stored rows (≥ 1; Adam only); with <see cref="MinSteps"/> it sets the number of steps.</param>
 /// <param name="Init">Starting point.</param>
 /// <param name="MaxRows">
 /// Most token rows kept for the optimisation (uniform seeded subsample beyond it); null means
@@ -55,6 +70,8 @@ public sealed record CosineOptions(
     long? MaxRows = null,
     int DiagnosticRows = 4096)
 {
+    private static readonly CosineOptions Defaults = new();
+
     /// <summary>Upper bound of the default row cap.</summary>
     public const long DefaultMaxRowsBound = 262_144;
 
@@ -62,34 +79,54 @@ public sealed record CosineOptions(
     public const int LossCurvePoints = 20;
 
     /// <summary>
-    /// The paper's setting (§2.3 and its reference code): Adam at a constant lr 1e-4, 1024-row batches, 10 epochs,
-    /// identity start, no minimum number of steps.
+    /// The paper's setting (§2.3 and its reference code): the approximate loss (Eq. 8), Adam at a constant lr 1e-4,
+    /// 1024-row batches, 10 epochs, identity start, no minimum number of steps, T not rescaled.
     /// </summary>
-    public static CosineOptions Paper { get; } = new(LearningRate: 1e-4) { Schedule = CosineSchedule.Constant, MinSteps = 0, WarmupFraction = 0 };
+    public static CosineOptions Paper { get; } = new(LearningRate: 1e-4) { Optimizer = CosineOptimizer.Adam, LeastSquaresScale = false, Schedule = CosineSchedule.Constant, MinSteps = 0, WarmupFraction = 0 };
 
-    /// <summary>Learning-rate schedule over the steps.</summary>
+    /// <summary>Most L-BFGS iterations when <see cref="Steps"/> is not set.</summary>
+    public const int DefaultLbfgsIterations = 300;
+
+    /// <summary>The optimiser; <see cref="CosineOptimizer.Lbfgs"/> by default. <see cref="LearningRate"/>, <see cref="Epochs"/>,
+    /// <see cref="Schedule"/>, <see cref="WarmupFraction"/> and <see cref="MinSteps"/> are Adam's and must keep their defaults with L-BFGS.</summary>
+    public CosineOptimizer Optimizer { get; init; } = CosineOptimizer.Lbfgs;
+
+    /// <summary>
+    /// After the optimisation, multiply T by the factor α that minimises ‖α·X·T − Z‖² over the stored rows (Z = target − Y;
+    /// one pass, closed form α = Σ⟨X·T, Z⟩ / Σ‖X·T‖²). Eq. 8 does not depend on T's scale, so its optima form a ray
+    /// and the optimiser's scale is an accident of the start and the path; this picks the point of the ray closest to
+    /// the targets. With Eq. 7 it changes the objective's value (documented, not hidden). Default true; false in <see cref="Paper"/>.
+    /// </summary>
+    public bool LeastSquaresScale { get; init; } = true;
+
+    /// <summary>L-BFGS stops when an iteration lowers the mean loss (1 − cos, between 0 and 2) by less than this (&gt; 0).</summary>
+    public double Tolerance { get; init; } = 1e-6;
+
+    /// <summary>Learning-rate schedule over the Adam steps (Adam only).</summary>
     public CosineSchedule Schedule { get; init; } = CosineSchedule.WarmupCosine;
 
-    /// <summary>Share of the steps spent warming the learning rate up from 0 (0 ≤ value &lt; 1; <see cref="CosineSchedule.WarmupCosine"/> only).</summary>
+    /// <summary>(Adam only) Share of the steps spent warming the learning rate up from 0 (0 ≤ value &lt; 1; <see cref="CosineSchedule.WarmupCosine"/> only).</summary>
     public double WarmupFraction { get; init; } = 0.05;
 
-    /// <summary>Fewest optimiser steps (≥ 0): small calibration sets get more epochs instead of fewer steps.</summary>
+    /// <summary>Fewest Adam steps (≥ 0; Adam only): small calibration sets get more epochs instead of fewer steps.</summary>
     public int MinSteps { get; init; } = 1000;
 
-    /// <summary>Exact number of optimiser steps (≥ 1) instead of <see cref="StepsFor"/>'s rule; null uses the rule.</summary>
+    /// <summary>Exact number of Adam steps, or most L-BFGS iterations (≥ 1), instead of <see cref="StepsFor"/>'s rule; null uses the rule.</summary>
     public int? Steps { get; init; }
 
     /// <summary>The row cap used for hidden size <paramref name="hiddenSize"/>.</summary>
     public long RowCapFor(int hiddenSize) => MaxRows ?? Math.Min(4L * hiddenSize * hiddenSize, DefaultMaxRowsBound);
 
     /// <summary>
-    /// Optimiser steps for <paramref name="rows"/> stored rows: <see cref="Steps"/> when set, else
-    /// max(<see cref="Epochs"/> · ⌈rows / <see cref="BatchSize"/>⌉, <see cref="MinSteps"/>).
+    /// Optimiser steps for <paramref name="rows"/> stored rows: <see cref="Steps"/> when set; else for Adam
+    /// max(<see cref="Epochs"/> · ⌈rows / <see cref="BatchSize"/>⌉, <see cref="MinSteps"/>), for L-BFGS at most
+    /// <see cref="DefaultLbfgsIterations"/> iterations (fewer when it converges).
     /// </summary>
     public int StepsFor(long rows)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         if (Steps is int fixedSteps) return fixedSteps;
+        if (Optimizer == CosineOptimizer.Lbfgs) return DefaultLbfgsIterations;
         long perEpoch = (rows + BatchSize - 1) / BatchSize;
         return (int)Math.Min(int.MaxValue, Math.Max(Epochs * perEpoch, MinSteps));
     }
@@ -121,5 +158,23 @@ public sealed record CosineOptions(
         if (Steps is < 1) throw new ArgumentException($"Steps must be ≥ 1 when given; got {Steps}.", nameof(Steps));
         if (!double.IsFinite(WarmupFraction) || WarmupFraction < 0 || WarmupFraction >= 1)
             throw new ArgumentException($"WarmupFraction must be in [0, 1); got {WarmupFraction}.", nameof(WarmupFraction));
+        if (!Enum.IsDefined(Optimizer)) throw new ArgumentException($"Unknown optimiser {Optimizer}.", nameof(Optimizer));
+        if (!double.IsFinite(Tolerance) || Tolerance <= 0)
+            throw new ArgumentException($"Tolerance must be a finite number > 0; got {Tolerance}.", nameof(Tolerance));
+        if (Optimizer == CosineOptimizer.Lbfgs)
+        {
+            // Adam's settings have no meaning for L-BFGS: refuse them rather than ignore them.
+            var adamOnly = new (string Name, bool Changed)[]
+            {
+                (nameof(LearningRate), LearningRate != Defaults.LearningRate),
+                (nameof(Epochs), Epochs != Defaults.Epochs),
+                (nameof(Schedule), Schedule != Defaults.Schedule),
+                (nameof(WarmupFraction), WarmupFraction != Defaults.WarmupFraction),
+                (nameof(MinSteps), MinSteps != Defaults.MinSteps),
+            };
+            foreach (var (name, changed) in adamOnly)
+                if (changed)
+                    throw new ArgumentException($"{name} is an Adam setting; set Optimizer = CosineOptimizer.Adam to use it (L-BFGS has no learning rate or epochs).", name);
+        }
     }
 }

@@ -31,8 +31,14 @@ public sealed record HealingResult(
     /// <summary>Wall time.</summary>
     public TimeSpan Elapsed { get; } = Elapsed;
 
-    /// <summary>The record as indented JSON (settings, trained blocks, loss curve), e.g. to save beside the pruned model.</summary>
-    public string ToJson()
+    /// <summary>The held-out split and the scores on it before and after healing; null when healing ran without held-out batches.</summary>
+    public HealingHeldOut? HeldOut { get; init; }
+
+    /// <summary>The record as indented JSON (settings, trained blocks, loss curve, held-out scores), e.g. to save beside the pruned model.</summary>
+    public string ToJson() => ToJsonObject().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>The record as a JSON object (also the <c>healing</c> entry of <c>replaceme.json</c>).</summary>
+    internal JsonObject ToJsonObject()
     {
         var doc = new JsonObject
         {
@@ -47,6 +53,60 @@ public sealed record HealingResult(
             ["seconds"] = Math.Round(Elapsed.TotalSeconds, 1),
             ["loss_curve"] = new JsonArray([.. LossCurve.Select(v => (JsonNode)JsonValue.Create(v))]),
         };
-        return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        if (HeldOut is { } h)
+        {
+            doc["held_out"] = new JsonObject
+            {
+                ["split"] = "held-out batches are kept out of pruning and healing (none of them is a training batch)",
+                ["training_batches"] = h.TrainingBatches,
+                ["training_sequences"] = h.TrainingSequences,
+                ["batches"] = h.Batches,
+                ["sequences"] = h.Sequences,
+                ["tokens"] = h.Before.Tokens,
+                ["predictions"] = h.Before.Predictions,
+                ["sha256_token_ids"] = h.Fingerprint,
+                ["kl_before"] = Finite(h.Before.MeanKl),
+                ["kl_after"] = Finite(h.After.MeanKl),
+                ["perplexity_before"] = Finite(h.Before.Perplexity),
+                ["perplexity_after"] = Finite(h.After.Perplexity),
+                ["original_perplexity"] = Finite(h.After.OriginalPerplexity),
+            };
+        }
+        return doc;
     }
+
+    private static JsonValue? Finite(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
+}
+
+/// <summary>The held-out split of a healing run and the pruned model's scores on it before and after healing.</summary>
+/// <param name="Before">Scores of the pruned model before healing.</param>
+/// <param name="After">Scores after healing.</param>
+/// <param name="Batches">Held-out batches.</param>
+/// <param name="Sequences">Held-out sequences.</param>
+/// <param name="Fingerprint">SHA-256 of the held-out token ids (<see cref="Calibration.CalibrationBatches.Fingerprint"/>).</param>
+/// <param name="TrainingBatches">Batches healing trained on.</param>
+/// <param name="TrainingSequences">Sequences healing trained on.</param>
+public sealed record HealingHeldOut(
+    HealingEvaluation Before, HealingEvaluation After, int Batches, int Sequences, string Fingerprint, int TrainingBatches, int TrainingSequences)
+{
+    /// <summary>Scores of the pruned model before healing.</summary>
+    public HealingEvaluation Before { get; } = Before;
+
+    /// <summary>Scores after healing.</summary>
+    public HealingEvaluation After { get; } = After;
+
+    /// <summary>Held-out batches.</summary>
+    public int Batches { get; } = Batches;
+
+    /// <summary>Held-out sequences.</summary>
+    public int Sequences { get; } = Sequences;
+
+    /// <summary>SHA-256 of the held-out token ids (<see cref="Calibration.CalibrationBatches.Fingerprint"/>).</summary>
+    public string Fingerprint { get; } = Fingerprint;
+
+    /// <summary>Batches healing trained on.</summary>
+    public int TrainingBatches { get; } = TrainingBatches;
+
+    /// <summary>Sequences healing trained on.</summary>
+    public int TrainingSequences { get; } = TrainingSequences;
 }

@@ -39,7 +39,7 @@ internal static class ProvenanceDocument
         foreach (var (start, score) in r.Selection.Scores.OrderBy(kv => kv.Key))
             scores[start.ToString(CultureInfo.InvariantCulture)] = Num(score);
 
-        return new JsonObject
+        var document = new JsonObject
         {
             ["format"] = "replaceme-provenance",
             ["format_version"] = FormatVersion,
@@ -84,6 +84,9 @@ internal static class ProvenanceDocument
             ["timings_seconds"] = new JsonObject(r.Timings.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value.TotalSeconds, 3)))),
             ["peak_working_set_bytes"] = r.PeakWorkingSetBytes,
         };
+        // Healing (TransformHealer) changed the folded down_proj weights after pruning: every run, in order.
+        if (r.Healing.Count > 0) document["healing"] = new JsonArray([.. r.Healing.Select(h => (JsonNode)h.ToJsonObject())]);
+        return document;
     }
 
     public static string ModelCard(PruningResult r, string? baseModel)

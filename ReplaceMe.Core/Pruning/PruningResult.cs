@@ -87,6 +87,16 @@ public sealed class PruningResult : IDisposable
     /// <summary>What the calibration data was (source, fingerprint, counts).</summary>
     public CalibrationSummary Calibration { get; }
 
+    /// <summary>
+    /// The healing runs on this result's model, in order (<see cref="TransformHealer"/>'s overloads that take a
+    /// <see cref="PruningResult"/>); empty when none ran. Written to <c>replaceme.json</c> as <c>healing</c>.
+    /// </summary>
+    public IReadOnlyList<HealingResult> Healing => _healing;
+
+    private readonly List<HealingResult> _healing = [];
+
+    internal void AddHealing(HealingResult result) => _healing.Add(result);
+
     /// <summary>The provenance document that <see cref="Save(string, bool, CancellationToken)"/> writes as <c>replaceme.json</c>.</summary>
     public string ProvenanceJson() => ProvenanceDocument.Build(this).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Runtime;
@@ -41,7 +42,55 @@ public static class TransformHealer
         if (pruned.Model is not DecoderModel student)
             throw new UnsupportedModelException($"Healing needs the built-in DecoderModel (it trains through the model's blocks); this model is a {pruned.Model.GetType().Name}.");
         var blocks = pruned.Outcomes.Select(o => o.Applied.FoldBlock).Distinct().ToList();
-        return Heal(student, teacher, blocks, batches, options, progress, logger, cancellationToken);
+        var result = Heal(student, teacher, blocks, batches, options, progress, logger, cancellationToken);
+        pruned.AddHealing(result);
+        return result;
+    }
+
+    /// <summary>
+    /// Heals like <see cref="Heal(PruningResult, ITransformerAdapter, IReadOnlyList{TokenBatch}, HealingOptions, IProgress{PruningProgress}, ILogger, CancellationToken)"/>
+    /// and scores the pruned model on <paramref name="heldOut"/> before and after (<see cref="Evaluate"/>): KL to the
+    /// original and perplexities, recorded in <see cref="HealingResult.HeldOut"/> and, with the rest of the run, in
+    /// <c>replaceme.json</c> (<see cref="PruningResult.Healing"/>).
+    /// </summary>
+    /// <param name="pruned">The pruning run whose model is healed in place.</param>
+    /// <param name="teacher">The original, unpruned model.</param>
+    /// <param name="batches">Batches healing trains on.</param>
+    /// <param name="heldOut">Batches kept out of pruning and healing (at least one; none of them may be in <paramref name="batches"/>).</param>
+    /// <param name="options">Steps, learning rate and schedule, seed, memory budget.</param>
+    /// <param name="progress">Receives "heal" records.</param>
+    /// <param name="logger">Log sink.</param>
+    /// <param name="cancellationToken">Checked before every step and every chunk.</param>
+    /// <exception cref="ArgumentException">No held-out batch, a held-out batch that is also a training batch, or what the
+    /// other overload refuses.</exception>
+    /// <exception cref="PruningException">See the other overload.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public static HealingResult Heal(
+        PruningResult pruned, ITransformerAdapter teacher, IReadOnlyList<TokenBatch> batches, IReadOnlyList<TokenBatch> heldOut,
+        HealingOptions options, IProgress<PruningProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pruned);
+        ArgumentNullException.ThrowIfNull(batches);
+        ArgumentNullException.ThrowIfNull(heldOut);
+        ArgumentNullException.ThrowIfNull(options);
+        if (heldOut.Count == 0) throw new ArgumentException("Give at least one held-out batch (or heal without held-out scores).", nameof(heldOut));
+        var training = new HashSet<TokenBatch>(batches, ReferenceEqualityComparer.Instance);
+        int shared = heldOut.Count(training.Contains);
+        if (shared > 0) throw new ArgumentException($"{shared} of the {heldOut.Count} held-out batches are also training batches; held-out scores need batches healing never sees.", nameof(heldOut));
+        if (pruned.Model is not DecoderModel student)
+            throw new UnsupportedModelException($"Healing needs the built-in DecoderModel (it trains through the model's blocks); this model is a {pruned.Model.GetType().Name}.");
+        options.Validate();
+        var before = Evaluate(student, teacher, heldOut, options.LogitsBudgetBytes, cancellationToken);
+        var blocks = pruned.Outcomes.Select(o => o.Applied.FoldBlock).Distinct().ToList();
+        var result = Heal(student, teacher, blocks, batches, options, progress, logger, cancellationToken);
+        var after = Evaluate(student, teacher, heldOut, options.LogitsBudgetBytes, cancellationToken);
+        result = result with
+        {
+            HeldOut = new HealingHeldOut(before, after, heldOut.Count, heldOut.Sum(b => b.Count), CalibrationBatches.Fingerprint(heldOut),
+                batches.Count, batches.Sum(b => b.Count)),
+        };
+        pruned.AddHealing(result);
+        return result;
     }
 
     /// <summary>Fine-tunes the down-projections of <paramref name="blocks"/> of <paramref name="student"/> in place.</summary>

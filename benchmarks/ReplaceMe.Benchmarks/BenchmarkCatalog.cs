@@ -14,5 +14,7 @@ internal static class BenchmarkCatalog
         new StreamingRewriteBenchmark(),
         new StreamPruneBenchmark(),
         new CosineMemoryBenchmark(),
+        new CosineQualityBenchmark(),
+        new HealingQualityBenchmark(),
     ];
 }

@@ -58,7 +58,7 @@ internal sealed class CosineMemoryBenchmark : IBenchmark
         }
         var clock = Stopwatch.StartNew();
         string notes;
-        var estimator = new CosineEstimator(new CosineOptions { Steps = Steps });
+        var estimator = new CosineEstimator(new CosineOptions { Optimizer = CosineOptimizer.Adam, Steps = Steps }); // the Adam path, as documented in docs/benchmarks.md
         var progress = new SyncProgress<PruningProgress>(_ => Sample());
         using (var fit = estimator.Begin(new BlockCut(1, 2), d, new EstimationContext(Seed: 1, MemoryBudgetBytes: budget, Progress: progress)))
         {

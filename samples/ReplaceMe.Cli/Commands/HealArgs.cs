@@ -56,21 +56,19 @@ internal sealed class HealArgs
         var (teacher, _) = CliModels.Load(modelDir);
         using (teacher)
         {
-            var student = (DecoderModel)pruned.Model;
-            var before = heldOut.Count > 0 ? TransformHealer.Evaluate(student, teacher, heldOut, cancellationToken: ct) : null;
             var options = new HealingOptions { Steps = parse.GetValue(Steps), LearningRate = parse.GetValue(LearningRate), Seed = seed };
-            var result = TransformHealer.Heal(pruned, teacher, fit, options, cancellationToken: ct);
+            // With held-out batches the scores before and after healing are part of the result (and of replaceme.json).
+            var result = heldOut.Count > 0
+                ? TransformHealer.Heal(pruned, teacher, fit, heldOut, options, cancellationToken: ct)
+                : TransformHealer.Heal(pruned, teacher, fit, options, cancellationToken: ct);
             var curve = result.LossCurve;
             int every = Math.Max(1, curve.Count / 10);
             var shown = Enumerable.Range(0, curve.Count).Where(i => i % every == 0 || i == curve.Count - 1)
                 .Select(i => $"{i + 1}:{curve[i].ToString("G4", CultureInfo.InvariantCulture)}");
             o.WriteLine($"healed down_proj of block(s) {string.Join(", ", result.Blocks)} (pruned indices): {options.Steps} steps, peak lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {result.Tokens} tokens, {result.Elapsed.TotalSeconds:F1} s");
             o.WriteLine($"  training KL by step: {string.Join(" ", shown)}");
-            if (before is not null)
-            {
-                var after = TransformHealer.Evaluate(student, teacher, heldOut, cancellationToken: ct);
-                o.WriteLine($"held-out ({heldOut.Count} batches, {after.Predictions} predictions): perplexity original {F(after.OriginalPerplexity)}, pruned {F(before.Perplexity)}, healed {F(after.Perplexity)}; KL to original {F(before.MeanKl)} -> {F(after.MeanKl)}");
-            }
+            if (result.HeldOut is { } h)
+                o.WriteLine($"held-out ({h.Batches} batches, {h.After.Predictions} predictions): perplexity original {F(h.After.OriginalPerplexity)}, pruned {F(h.Before.Perplexity)}, healed {F(h.After.Perplexity)}; KL to original {F(h.Before.MeanKl)} -> {F(h.After.MeanKl)}");
             return result;
         }
     }
