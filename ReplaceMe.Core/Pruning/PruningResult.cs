@@ -122,10 +122,12 @@ public sealed class PruningResult : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(options);
-        if (Model is not DecoderModel decoder)
-            throw new UnsupportedModelException($"Saving needs the built-in DecoderModel; this model is a {Model.GetType().Name}. Save your own model yourself and write ProvenanceJson() beside it.");
+        var streamed = Model as StreamedDecoderModel;
+        var decoder = Model as DecoderModel;
+        if (decoder is null && streamed is null)
+            throw new UnsupportedModelException($"Saving needs the built-in DecoderModel or StreamedDecoderModel; this model is a {Model.GetType().Name}. Save your own model yourself and write ProvenanceJson() beside it.");
         cancellationToken.ThrowIfCancellationRequested();
-        var baseName = decoder.SourceDirectory is { } src ? Path.GetFileName(src) : null;
+        var baseName = (streamed?.SourceDirectory ?? decoder!.SourceDirectory) is { } src ? Path.GetFileName(src) : null;
         var files = new Dictionary<string, string>(options.ExtraFiles, StringComparer.Ordinal)
         {
             [ProvenanceDocument.FileName] = ProvenanceJson() + "\n",
@@ -138,8 +140,10 @@ public sealed class PruningResult : IDisposable
             var tensorFiles = new Dictionary<string, IReadOnlyList<KeyValuePair<string, TorchSharp.torch.Tensor>>>(options.ExtraTensorFiles, StringComparer.Ordinal);
             if (transforms.Count > 0) tensorFiles[SavedTransforms.FileName] = transforms;
             var complete = options with { ExtraFiles = files, ExtraTensorFiles = tensorFiles };
-            if (!TryStreamFromSource(decoder, directory, complete, cancellationToken))
-                decoder.SavePretrained(directory, complete, _logger, cancellationToken);
+            if (streamed is not null)
+                SaveStreamed(streamed, directory, complete, cancellationToken);
+            else if (!TryStreamFromSource(decoder!, directory, complete, cancellationToken))
+                decoder!.SavePretrained(directory, complete, _logger, cancellationToken);
         }
         finally
         {
@@ -214,6 +218,36 @@ public sealed class PruningResult : IDisposable
         {
             if (_logger is not null) StreamingSaveLog.WritingFromMemory(_logger, ex.Message);
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A streamed model is written from its source folder by <see cref="PrunedCheckpointWriter"/> with this result's cuts
+    /// (untouched tensors byte for byte, the folded down-projections recomputed in float64 from the stored weights; a
+    /// null <see cref="SaveOptions.DType"/> keeps every stored dtype). The model must hold exactly the source minus these cuts.
+    /// </summary>
+    private void SaveStreamed(StreamedDecoderModel streamed, string directory, SaveOptions options, CancellationToken cancellationToken)
+    {
+        var removed = Enumerable.Range(0, streamed.SourceConfig.NumHiddenLayers).Except(streamed.SourceBlocks).ToHashSet();
+        var cutBlocks = Outcomes.SelectMany(o => Enumerable.Range(o.Cut.Start, o.Cut.Length)).ToHashSet();
+        if (OriginalBlockCount != streamed.SourceConfig.NumHiddenLayers || !removed.SetEquals(cutBlocks))
+            throw new UnsupportedModelException(
+                $"The streamed model from '{streamed.SourceDirectory}' has source blocks {{{string.Join(", ", removed.Order())}}} removed, but this result's cuts " +
+                $"({string.Join(" ", Cuts)} of {OriginalBlockCount} blocks) do not account for exactly those: a streamed model can be saved only by the result of the one prune it went through.");
+        var cuts = Outcomes.Select(o => new CutTransform(o.Cut, o.Transform)).ToList();
+        var streamOptions = new PrunedCheckpointOptions
+        {
+            DType = options.DType, MaxShardBytes = options.MaxShardBytes, Overwrite = options.Overwrite, ExtraFiles = options.ExtraFiles,
+            ExtraTensorFiles = options.ExtraTensorFiles,
+        };
+        try
+        {
+            PrunedCheckpointWriter.Write(streamed.SourceDirectory, cuts, directory, streamOptions, progress: null, _logger,
+                streamed.Config with { TorchDtype = streamed.SourceConfig.TorchDtype }, expected: null, cancellationToken);
+        }
+        catch (SourceMismatchException ex)
+        {
+            throw new UnsupportedModelException($"The streamed model cannot be written from '{streamed.SourceDirectory}': {ex.Message}", ex);
         }
     }
 
