@@ -29,7 +29,6 @@ namespace ReplaceMe.Core.Modeling;
 /// </remarks>
 public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposable
 {
-    private const long HeadChunkBytes = 64L << 20;
     private readonly SafetensorsReader _reader;
     private readonly PositionedTensorReader _tensors;
     private readonly RotaryEmbedding _rope;
@@ -50,7 +49,7 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
         _reader = reader;
         _tensors = new PositionedTensorReader(reader);
         _rope = new RotaryEmbedding(config);
-        _finalNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, device, dtype);
+        _finalNorm = Owned(new RmsNorm(config.HiddenSize, config.RmsNormEps, device, dtype));
         _kept = [.. Enumerable.Range(0, config.NumHiddenLayers)];
     }
 
@@ -80,6 +79,9 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
 
     /// <summary>Bytes of one block's weights in the compute dtype: what a block load holds resident.</summary>
     public long BlockBytes => DecoderModel.WeightBytes(SourceConfig with { NumHiddenLayers = 1 }, DType) - NonBlockBytes(SourceConfig, DType);
+
+    /// <summary>Largest LM-head chunk in the compute dtype, in bytes (tests lower it to exercise the chunking).</summary>
+    internal long HeadChunkBytes { get; set; } = 64L << 20;
 
     /// <summary>Times a block's weights were read from the checkpoint (for tests and diagnostics).</summary>
     internal int BlockLoads { get; private set; }
@@ -209,8 +211,7 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
         int source = _kept[block];
         if (_block is null)
         {
-            _block = new DecoderBlock(SourceConfig, 0, Device, DType);
-            foreach (var p in _block.parameters()) p.requires_grad = false;
+            _block = Owned(new DecoderBlock(SourceConfig, 0, Device, DType));
             BlocksAllocated++;
         }
         _block.LayerIndex = block;
@@ -268,11 +269,10 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
             throw new ArgumentOutOfRangeException(nameof(block), $"Block {block} does not exist (the model has {BlockCount}).");
         int source = _kept[block];
         if (_pinned.TryGetValue(source, out var linear)) return linear;
-        linear = nn.Linear(SourceConfig.IntermediateSize, SourceConfig.HiddenSize, SourceConfig.MlpBias, Device, DType);
+        linear = Owned(nn.Linear(SourceConfig.IntermediateSize, SourceConfig.HiddenSize, SourceConfig.MlpBias, Device, DType));
         try
         {
             using var noGrad = no_grad();
-            foreach (var p in linear.parameters()) p.requires_grad = false;
             CopyChecked(linear.weight!, $"model.layers.{source}.mlp.down_proj.weight");
             if (linear.bias is { } bias) CopyChecked(bias, $"model.layers.{source}.mlp.down_proj.bias");
         }
@@ -311,6 +311,21 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
         _finalNorm.Dispose();
         _tensors.Dispose();
         _reader.Dispose();
+    }
+
+    /// <summary>
+    /// Takes the module's parameters out of any caller's dispose scope (modules are built on demand, often inside one)
+    /// and switches off their gradients: the model owns them until <see cref="Dispose"/>.
+    /// </summary>
+    private static T Owned<T>(T module) where T : nn.Module
+    {
+        foreach (var p in module.parameters())
+        {
+            p.DetachFromDisposeScope();
+            p.requires_grad = false;
+        }
+        foreach (var b in module.buffers()) b.DetachFromDisposeScope();
+        return module;
     }
 
     /// <summary>Reads checkpoint tensor <paramref name="name"/> into <paramref name="target"/> (converted) and refuses NaN/Inf.</summary>
