@@ -1,3 +1,4 @@
+using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
 using ReplaceMe.Core.Modeling;
@@ -198,5 +199,82 @@ public class StreamedDecoderModelTests
             Assert.IsType<DecoderModel>(large);
         using (var forced = TransformerLoader.Load(source, residency: ModelResidency.Streamed) as IDisposable)
             Assert.IsType<StreamedDecoderModel>(forced);
+    }
+
+    [Fact]
+    public void Block_major_reads_each_block_once_per_pass_and_a_zero_budget_spills_with_the_same_results()
+    {
+        using var root = TestPaths.NewTempDir();
+        var source = PrunedCheckpointWriterTests.MakeSource(root);
+        var spill = Directory.CreateDirectory(root.Combine("spill")).FullName;
+        var batches = TinyBatches();
+        try
+        {
+            var options = new PruningOptions { BlocksPerCut = 2 };
+            using var memory = DecoderModel.FromPretrained(source);
+            using var a = new ReplaceMePruner().Prune(memory, batches, options);
+
+            using var inRam = StreamedDecoderModel.Open(source);
+            using var b = new ReplaceMePruner().Prune(inRam, batches, options);
+            Assert.Equal(6, inRam.BlockLoads);                       // one pass, each block once; the profile pass fed the fit
+
+            using var spilled = StreamedDecoderModel.Open(source);
+            var reports = new List<PruningProgress>();
+            var progress = new SynchronousProgress(reports.Add);
+            using var c = new ReplaceMePruner().Prune(spilled, batches,
+                options with { HiddenStateBudgetBytes = 0, SpillDirectory = spill, StatisticsBudgetBytes = 0 }, progress);
+            Assert.Equal(6 + c.Cuts[0].End, spilled.BlockLoads);     // profile pass, then the fit pass up to the cut's end
+            foreach (var r in new[] { b, c })
+            {
+                for (int n = 1; n <= a.Profile.MaxLength; n++) Assert.Equal(a.Profile.ForLength(n), r.Profile.ForLength(n));
+                Assert.Equal(a.Cuts, r.Cuts);
+                Assert.True(RelativeDifference(r.Outcomes[0].Transform!, a.Outcomes[0].Transform!) <= 1e-5);
+            }
+            Assert.Contains(reports, p => p.Stage == "profile" && p.Message is { } m && m.StartsWith("block 3/6: calibration pass, ETA ", StringComparison.Ordinal));
+            Assert.Contains(reports, p => p.Stage == "estimate" && p.Message is { } m && m.StartsWith("block 1/", StringComparison.Ordinal));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(spill));
+
+            // Cancelled part-way through a spilling pass: nothing is left in the spill folder, the model is unchanged.
+            using var cancelled = StreamedDecoderModel.Open(source);
+            using var cts = new CancellationTokenSource();
+            var cancelAt = new SynchronousProgress(p => { if (p.Message?.StartsWith("block 2/", StringComparison.Ordinal) == true) cts.Cancel(); });
+            Assert.ThrowsAny<OperationCanceledException>(() => new ReplaceMePruner().Prune(cancelled, batches,
+                options with { HiddenStateBudgetBytes = 0, SpillDirectory = spill }, cancelAt, cancellationToken: cts.Token));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(spill));
+            Assert.Equal(6, cancelled.BlockCount);
+        }
+        finally
+        {
+            PipelineFixtures.DisposeAll(batches);
+        }
+    }
+
+    [Fact]
+    public void Hidden_state_store_round_trips_spilled_states_exactly_leaves_no_file_and_checks_free_space()
+    {
+        using var root = TestPaths.NewTempDir();
+        var folder = Directory.CreateDirectory(root.Combine("spill")).FullName;
+        using var values = randn([2, 5, 8], generator: new TorchSharp.torch.Generator(3));
+        using (var store = new HiddenStateStore(values.numel() * 4, folder))
+        {
+            store.Put(0, values.clone());                            // fits the budget: stays in RAM
+            store.Put(1, values.mul(values));                        // over it: spilled
+            Assert.Equal(values.numel() * 4, store.RamBytes);
+            Assert.Equal(values.numel() * 4, store.SpilledBytes);
+            if (!OperatingSystem.IsWindows()) Assert.False(File.Exists(store.SpillPath));   // unlinked while open
+            using var back0 = store.Take(0);
+            using var back1 = store.Take(1);
+            Assert.True(back0.equal(values).all().item<bool>());
+            using var square = values.mul(values);
+            Assert.True(back1.equal(square).all().item<bool>());
+            var ex = Assert.Throws<IOException>(() => store.CheckSpace(long.MaxValue / 2, 4));
+            Assert.Contains(folder, ex.Message, StringComparison.Ordinal);
+        }
+        Assert.Empty(Directory.EnumerateFileSystemEntries(folder));
+    }
+
+    private sealed class SynchronousProgress(Action<PruningProgress> report) : IProgress<PruningProgress>
+    {
+        public void Report(PruningProgress value) => report(value);
     }
 }
