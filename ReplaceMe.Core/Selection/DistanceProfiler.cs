@@ -53,8 +53,27 @@ public sealed partial class DistanceProfiler
         DistanceMetric metric = DistanceMetric.Angular,
         DistanceTokens tokens = DistanceTokens.LastToken,
         IProgress<PruningProgress>? progress = null,
-        CancellationToken cancellationToken = default) =>
-        Measure(model, batches, maxLength, metric, tokens, null, progress, cancellationToken);
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batches);
+        BlockMajorSettings? blockMajor = null;
+        if (model is StreamedDecoderModel && batches is IReadOnlyList<TokenBatch> list)
+        {
+            long ring = tokens == DistanceTokens.AllTokens ? (maxLength + 1L) * list.Sum(b => b.TokenCount) * model.HiddenSize * sizeof(double) : 0;
+            if (ring <= HiddenStateBudgetBytes) blockMajor = new BlockMajorSettings(HiddenStateBudgetBytes, SpillDirectory, ScalarType.Float32);
+        }
+        return Measure(model, batches, maxLength, metric, tokens, null, blockMajor, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// For a <see cref="StreamedDecoderModel"/> (and a batch list), the pass runs block-major — each block once over every
+    /// batch — with the hidden states kept in this many bytes of RAM and spilled beyond them (with every real token measured,
+    /// when the per-token unit rows of every batch would exceed it, the pass runs batch-major instead). Default 1 GiB.
+    /// </summary>
+    public long HiddenStateBudgetBytes { get; init; } = 1L << 30;
+
+    /// <summary>Folder of a block-major pass's spill file (unlinked at once); null uses the system's temporary folder.</summary>
+    public string? SpillDirectory { get; init; }
 
     /// <summary>
     /// <see cref="Measure(ITransformerAdapter, IEnumerable{TokenBatch}, int, DistanceMetric, DistanceTokens, IProgress{PruningProgress}, CancellationToken)"/>,

@@ -40,13 +40,15 @@ internal static class PruneCommand
             model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, gguf, ggufDType, threads, fromStats,
         };
         calibration.AddTo(command, fromStats);
+        var memory = new MemoryArgs();
+        memory.AddTo(command);
         heal.AddTo(command);
         cosine.AddTo(command, estimator);
         command.Validators.Add(result =>
         {
             if (result.GetResult(fromStats) is not null)
             {
-                foreach (var o in new Option[] { blocks, selector, start, cuts, merge, estimator, gguf, ggufDType, heal.Steps, heal.LearningRate, heal.HeldOut })
+                foreach (var o in new Option[] { blocks, selector, start, cuts, merge, estimator, gguf, ggufDType, heal.Steps, heal.LearningRate, heal.HeldOut, memory.MaxMemory, memory.Streaming, memory.SpillDir })
                     if (result.GetResult(o) is { Implicit: false })
                         result.AddError($"{o.Name} is not used with --from-stats: the cut comes from the statistics files and T is fitted with lstsq.");
                 return;
@@ -88,8 +90,20 @@ internal static class PruneCommand
                 return PruneFromStats.Run(context, parse.GetValue(model)!, parse.GetValue(fromStats) ?? [],
                     new LeastSquaresOptions(parse.GetValue(ridge), AllowUnderdetermined: parse.GetValue(underdetermined)),
                     outDir, parse.GetValue(overwrite), parse.GetValue(json), ct);
-            var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
-            using (decoder)
+            var modelDir = parse.GetValue(model)!;
+            var (residency, reason) = memory.Choose(parse, modelDir);
+            if (residency == ModelResidency.Streamed)
+            {
+                // What a streamed model cannot do is refused before anything is loaded.
+                if (parse.GetValue(calibration.SelfGenerated) is not null)
+                    throw new ArgumentException($"The model is streamed ({reason}): --self-generated needs it in memory; give --calibration FILE.");
+                if (heal.Enabled(parse))
+                    throw new ArgumentException($"The model is streamed ({reason}): --heal-steps trains through the whole model in memory; prune without healing.");
+                if (ggufPath is not null)
+                    throw new ArgumentException($"The model is streamed ({reason}): --gguf writes from memory; save with --out and convert that folder with export-gguf where it fits.");
+            }
+            var (decoder, config, tokenizer) = CliModels.LoadAdapter(modelDir, residency, reason, context.Out);
+            using ((IDisposable)decoder)
             {
                 var options = new PruningOptions
                 {
@@ -104,12 +118,18 @@ internal static class PruneCommand
                 };
                 // Everything the model's config can decide is checked now, before calibration text is read or generated.
                 _ = options.ResolveBlocksPerCut(decoder.BlockCount);
-                calibration.CheckAgainst(parse, decoder.Config);
+                calibration.CheckAgainst(parse, config);
+                IProgress<ReplaceMe.Core.PruningProgress>? progress = null;
+                if (decoder is StreamedDecoderModel streamed)
+                {
+                    options = memory.Apply(parse, options, streamed, context.Out);
+                    progress = new BlockProgressPrinter(context.Out);
+                }
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
                 using var ownedBatches = batches;
                 options = options with { CalibrationSource = source };
                 var (fit, heldOut) = heal.Split(parse, batches);
-                using var result = new ReplaceMePruner().Prune(decoder, fit, options, cancellationToken: ct);
+                using var result = new ReplaceMePruner().Prune(decoder, fit, options, progress, cancellationToken: ct);
                 Print(context.Out, result);
                 var healed = heal.Enabled(parse)
                     ? heal.Run(parse, context.Out, result, parse.GetValue(model)!, fit, heldOut, options.Seed, ct)
