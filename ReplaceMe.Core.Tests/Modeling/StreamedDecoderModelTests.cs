@@ -54,7 +54,7 @@ public class StreamedDecoderModelTests
                 Assert.Equal(la.shape, lb.shape);
                 Assert.True(PipelineFixtures.MaxAbsDiff(la, lb) <= 1e-5, $"logits differ by {PipelineFixtures.MaxAbsDiff(la, lb)}");
             }
-            Assert.Equal(1, streamed.BlocksAllocated);
+            Assert.Equal(1, streamed.PeakBlocksAllocated);
             Assert.Equal(2 * 6, streamed.BlockLoads);                                  // batch-major: every block per batch
         }
         finally
@@ -105,7 +105,7 @@ public class StreamedDecoderModelTests
                 Assert.Equal(ta is null, tb is null);
                 if (ta is not null) Assert.True(RelativeDifference(tb!, ta) <= 1e-5, $"T of {a.Outcomes[i].Cut} differs by {RelativeDifference(tb!, ta)}");
             }
-            Assert.Equal(1, streamed.BlocksAllocated);
+            Assert.Equal(1, streamed.PeakBlocksAllocated);
 
             var outA = root.Combine("a");
             var outB = root.Combine("b");
@@ -150,7 +150,7 @@ public class StreamedDecoderModelTests
             using var loadedB = DecoderModel.FromPretrained(root.Combine("b"));
             double pa = Stories15MTestModel.Perplexity(loadedA, ids), pb = Stories15MTestModel.Perplexity(loadedB, ids);
             Assert.True(Math.Abs(pa - pb) <= 1e-5 * pa, $"perplexity {pa} in memory vs {pb} streamed");
-            Assert.Equal(1, streamed.BlocksAllocated);
+            Assert.Equal(1, streamed.PeakBlocksAllocated);
         }
         finally
         {

@@ -86,8 +86,10 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
     /// <summary>Times a block's weights were read from the checkpoint (for tests and diagnostics).</summary>
     internal int BlockLoads { get; private set; }
 
-    /// <summary>Decoder blocks this model ever allocated: always one, reused for every block (for tests).</summary>
-    internal int BlocksAllocated { get; private set; }
+    /// <summary>Most decoder blocks allocated at the same time: one (for tests).</summary>
+    internal int PeakBlocksAllocated { get; private set; }
+
+    private int _blocksAllocated;
 
     /// <summary>Tensor bytes read from the checkpoint so far.</summary>
     internal long BytesRead => _tensors.BytesRead;
@@ -212,7 +214,8 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
         if (_block is null)
         {
             _block = Owned(new DecoderBlock(SourceConfig, 0, Device, DType));
-            BlocksAllocated++;
+            _blocksAllocated++;
+            PeakBlocksAllocated = Math.Max(PeakBlocksAllocated, _blocksAllocated);
         }
         _block.LayerIndex = block;
         using var noGrad = no_grad();
@@ -269,6 +272,7 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
             throw new ArgumentOutOfRangeException(nameof(block), $"Block {block} does not exist (the model has {BlockCount}).");
         int source = _kept[block];
         if (_pinned.TryGetValue(source, out var linear)) return linear;
+        ReleaseResident(); // a fold (float64 copies of the matrix) follows: do not hold a block beside it
         linear = Owned(nn.Linear(SourceConfig.IntermediateSize, SourceConfig.HiddenSize, SourceConfig.MlpBias, Device, DType));
         try
         {
@@ -298,14 +302,22 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
         Config = newConfig;
     }
 
+    /// <summary>Frees the resident block's weights (the next run of any block reads it again).</summary>
+    internal void ReleaseResident()
+    {
+        if (_block is null) return;
+        _block.Dispose();
+        _block = null;
+        _blocksAllocated--;
+        _residentSource = -1;
+    }
+
     /// <summary>Releases the resident block, the pinned down-projections and the open checkpoint files.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        _block?.Dispose();
-        _block = null;
-        _residentSource = -1;
+        ReleaseResident();
         foreach (var l in _pinned.Values) l.Dispose();
         _pinned.Clear();
         _finalNorm.Dispose();

@@ -234,6 +234,7 @@ public sealed class PruningResult : IDisposable
             throw new UnsupportedModelException(
                 $"The streamed model from '{streamed.SourceDirectory}' has source blocks {{{string.Join(", ", removed.Order())}}} removed, but this result's cuts " +
                 $"({string.Join(" ", Cuts)} of {OriginalBlockCount} blocks) do not account for exactly those: a streamed model can be saved only by the result of the one prune it went through.");
+        streamed.ReleaseResident(); // the writer reads from the source files; the block would only take memory
         var cuts = Outcomes.Select(o => new CutTransform(o.Cut, o.Transform)).ToList();
         var streamOptions = new PrunedCheckpointOptions
         {

@@ -12,6 +12,7 @@ internal static class BenchmarkCatalog
         new PrunePassesBenchmark(),
         new ThreadsBenchmark(),
         new StreamingRewriteBenchmark(),
+        new StreamingPruneBenchmark(),
         new CosineMemoryBenchmark(),
     ];
 }

@@ -8,6 +8,11 @@ if (args.Length > 0 && args[0] == StreamingRewriteBenchmark.ChildFlag)
     TorchRuntime.EnsureLoaded();
     return StreamingRewriteBenchmark.Child(args);
 }
+if (args.Length > 0 && args[0] == StreamingPruneBenchmark.ChildFlag)
+{
+    TorchRuntime.EnsureLoaded();
+    return StreamingPruneBenchmark.Child(args);
+}
 var quick = args.Contains("--quick");
 var names = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
 if (args.Contains("--list"))

@@ -61,7 +61,7 @@ internal sealed class StreamingRewriteBenchmark : IBenchmark
     }
 
     /// <summary>Random bf16 weights under the Hugging Face names, written with the project's writer; returns the tensor bytes.</summary>
-    private static long WriteSource(string dir, int layers, int vocab)
+    internal static long WriteSource(string dir, int layers, int vocab)
     {
         const int d = 2048, ff = 8192, heads = 32, kvHeads = 8, headDim = 64;
         var shapes = new List<(string Name, long[] Shape)> { ("model.embed_tokens.weight", [vocab, d]), ("model.norm.weight", [d]) };
