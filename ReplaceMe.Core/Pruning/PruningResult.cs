@@ -99,12 +99,14 @@ public sealed class PruningResult : IDisposable
     /// is built in one temporary sibling folder and moved into place at the end; a failed or cancelled save leaves nothing.
     /// When the model was loaded from a folder that still exists and the cuts are the only change (checked tensor by
     /// tensor), the folder is written by <see cref="PrunedCheckpointWriter"/> from the source files: untouched tensors
-    /// are then byte-for-byte copies of the source's; otherwise the model is written from memory (docs/checkpoints.md).
+    /// are then byte-for-byte copies of the source's; otherwise the model is written from memory (docs/checkpoints.md). A
+    /// <see cref="StreamedDecoderModel"/> is always written from its source folder with this result's cuts (docs/streaming.md).
     /// </summary>
     /// <param name="directory">Target folder.</param>
     /// <param name="overwrite">Replace an existing folder; otherwise an existing folder is an error.</param>
     /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
-    /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
+    /// <exception cref="UnsupportedModelException">The pruned model is neither a <see cref="DecoderModel"/> nor a
+    /// <see cref="StreamedDecoderModel"/>, or a streamed model went through more than this result's prune.</exception>
     /// <exception cref="IOException">The folder exists and <paramref name="overwrite"/> is false, or writing failed.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
     public void Save(string directory, bool overwrite = false, CancellationToken cancellationToken = default) =>
@@ -115,7 +117,8 @@ public sealed class PruningResult : IDisposable
     /// <param name="options">Storage dtype, shard size, overwrite; its extra files are written too (the provenance
     /// files <c>replaceme.json</c> and <c>README.md</c> win over same-named extra files).</param>
     /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
-    /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
+    /// <exception cref="UnsupportedModelException">The pruned model is neither a <see cref="DecoderModel"/> nor a
+    /// <see cref="StreamedDecoderModel"/>, or a streamed model went through more than this result's prune.</exception>
     /// <exception cref="IOException">The folder exists and overwriting was not requested, or writing failed.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
     public void Save(string directory, SaveOptions options, CancellationToken cancellationToken = default)
