@@ -61,4 +61,17 @@ public class StreamingCliTests
         Assert.Contains("block 6/6: calibration pass", pout);
         Assert.Contains("<- smallest", pout);
     }
+
+    [Fact]
+    public void Evaluate_streamed_prints_the_same_table_as_in_memory()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var text = CalibrationFile(dir);
+        var (code, memory, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--text", text, "--batch-size", "4");
+        Assert.True(code == 0, err);
+        (code, var streamed, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--text", text, "--batch-size", "4", "--max-memory", "40MB");
+        Assert.True(code == 0, err);
+        Assert.Contains("model: streamed block by block", err);
+        Assert.Equal(memory, streamed);
+    }
 }

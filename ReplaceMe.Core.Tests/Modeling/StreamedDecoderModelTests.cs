@@ -214,6 +214,11 @@ public class StreamedDecoderModelTests
             using var memory = DecoderModel.FromPretrained(source);
             using var a = new ReplaceMePruner().Prune(memory, batches, options);
 
+            using var memoryBlockMajor = DecoderModel.FromPretrained(source);        // the block-major driver on the in-memory model
+            using var d = new ReplaceMePruner().Prune(memoryBlockMajor, batches, options with { BlockMajor = true });
+            for (int n = 1; n <= a.Profile.MaxLength; n++) Assert.Equal(a.Profile.ForLength(n), d.Profile.ForLength(n));
+            Assert.True(d.Outcomes[0].Transform!.equal(a.Outcomes[0].Transform!).all().item<bool>());
+
             using var inRam = StreamedDecoderModel.Open(source);
             using var b = new ReplaceMePruner().Prune(inRam, batches, options);
             Assert.Equal(6, inRam.BlockLoads);                       // one pass, each block once; the profile pass fed the fit
