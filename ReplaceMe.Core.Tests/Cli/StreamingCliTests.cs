@@ -56,6 +56,9 @@ public class StreamingCliTests
         (code, _, err) = CliRun.Run("prune", "--model", Fixture.ModelDir, "--calibration", CalibrationFile(dir), "--blocks", "1", "--max-memory", "10MB", "--gguf", dir.Combine("m.gguf"));
         Assert.Equal(1, code);
         Assert.Contains("--gguf writes from memory", err);
+        (code, _, err) = CliRun.Run("profile", "--model", Fixture.ModelDir, "--calibration", CalibrationFile(dir), "--blocks", "1", "--spill-dir", dir.Combine("s"));
+        Assert.Equal(1, code);
+        Assert.Contains("--spill-dir is used only when the model is streamed", err);
         var (pcode, pout, perr) = CliRun.Run("profile", "--model", Fixture.ModelDir, "--calibration", CalibrationFile(dir), "--blocks", "2", "--streaming");
         Assert.True(pcode == 0, perr);
         Assert.Contains("block 6/6: calibration pass", pout);

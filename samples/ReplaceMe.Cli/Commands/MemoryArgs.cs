@@ -43,11 +43,14 @@ internal sealed class MemoryArgs
 
     /// <summary>In memory or streamed, and why (<see cref="TransformerLoader.Choose"/>); without --max-memory or
     /// --streaming the model is loaded in memory as before.</summary>
+    /// <exception cref="ArgumentException">--spill-dir was given but the model is loaded in memory (it would be unused).</exception>
     public (ModelResidency Residency, string Reason) Choose(ParseResult parse, string modelDir)
     {
-        if (parse.GetValue(Streaming)) return (ModelResidency.Streamed, "--streaming");
-        if (Budget(parse) is not long budget) return (ModelResidency.InMemory, "no --max-memory");
-        var residency = TransformerLoader.Choose(modelDir, null, ModelResidency.Auto, budget, out var reason);
+        var (residency, reason) = parse.GetValue(Streaming) ? (ModelResidency.Streamed, "--streaming")
+            : Budget(parse) is long budget ? (TransformerLoader.Choose(modelDir, null, ModelResidency.Auto, budget, out var why), why)
+            : (ModelResidency.InMemory, "no --max-memory");
+        if (residency != ModelResidency.Streamed && parse.GetResult(SpillDir) is not null)
+            throw new ArgumentException($"--spill-dir is used only when the model is streamed, but it is loaded in memory ({reason}); drop --spill-dir or add --streaming.");
         return (residency, reason);
     }
 
