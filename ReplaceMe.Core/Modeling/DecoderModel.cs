@@ -107,13 +107,13 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var ids = inputIds.to(ScalarType.Int64, Device);
-        ids = IdsInVocabulary(ids, attentionMask);
+        ids = IdsInVocabulary(ids, attentionMask, Config.VocabSize);
         var mask = attentionMask.to(ScalarType.Int64, Device);
         var fullMask = cache?.Mask is { } past ? cat([past, mask], 1) : mask; // [B, Tpast + T]
         int pastLength = cache?.Length ?? 0;
         long t = ids.shape[1];
         var positions = fullMask.cumsum(1, ScalarType.Int64).sub(HeldScalars.One).clamp_min(HeldScalars.Zero).narrow(1, pastLength, t); // [B, T]
-        var maskBias = BuildMaskBias(fullMask, pastLength);
+        var maskBias = BuildMaskBias(Config, Device, DType, fullMask, pastLength);
         int maxPosition = positions.numel() == 0 ? 0 : (int)positions.max().item<long>();
         var (cosT, sinT) = _rope.Tables(positions, maxPosition, DType);
         cache?.SetMask(fullMask);
@@ -130,10 +130,9 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
     /// hold any id (some tokenizers pad with -100); out-of-range ones are looked up as id 0, which no statistic reads.
     /// </summary>
     /// <exception cref="ReplaceMeException">A real token's id is out of range; the message names it and the vocabulary size.</exception>
-    private Tensor IdsInVocabulary(Tensor ids, Tensor attentionMask)
+    internal static Tensor IdsInVocabulary(Tensor ids, Tensor attentionMask, long vocab)
     {
         if (ids.numel() == 0) return ids;
-        long vocab = Config.VocabSize;
         if (ids.min().item<long>() >= 0 && ids.max().item<long>() < vocab) return ids;
         var real = attentionMask.to(ScalarType.Bool, ids.device);
         var inRange = ids.ge(HeldScalars.Zero).logical_and(HeldScalars.LessThan(ids, vocab));
@@ -148,19 +147,19 @@ public sealed partial class DecoderModel : nn.Module, ITransformerAdapter
     /// Additive bias <c>[B, 1, T, Tk]</c>: key j is visible to query i (sequence index pastLength + i) when it is a real token,
     /// not in the future, and, with a sliding window W, when i − j &lt; W.
     /// </summary>
-    private Tensor BuildMaskBias(Tensor fullMask, int pastLength)
+    internal static Tensor BuildMaskBias(ModelConfig config, Device device, ScalarType dtype, Tensor fullMask, int pastLength)
     {
         using var scope = NewDisposeScope();
         long total = fullMask.shape[1], t = total - pastLength;
-        var keyIndex = HeldScalars.Arange(0, total, Device).unsqueeze(0);                          // [1, Tk]
-        var queryIndex = HeldScalars.Arange(pastLength, total, Device).unsqueeze(1);              // [T, 1]
+        var keyIndex = HeldScalars.Arange(0, total, device).unsqueeze(0);                          // [1, Tk]
+        var queryIndex = HeldScalars.Arange(pastLength, total, device).unsqueeze(1);              // [T, 1]
         var allowed = keyIndex <= queryIndex;                                                     // [T, Tk]
-        if (Config.SlidingWindow is int window)
+        if (config.SlidingWindow is int window)
         {
             allowed = allowed.logical_and(HeldScalars.LessThan(queryIndex.sub(keyIndex), window));
         }
         allowed = allowed.unsqueeze(0).unsqueeze(0).logical_and(fullMask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(1)); // [B, 1, T, Tk]
-        var bias = HeldScalars.MaskedFill(zeros([fullMask.shape[0], 1, t, total], DType, Device), allowed.logical_not(), finfo(DType).min);
+        var bias = HeldScalars.MaskedFill(zeros([fullMask.shape[0], 1, t, total], dtype, device), allowed.logical_not(), finfo(dtype).min);
         return bias.MoveToOuterDisposeScope();
     }
 

@@ -54,6 +54,27 @@ public sealed record PruningOptions
     public long StatisticsBudgetBytes { get; init; } = 2L << 30;
 
     /// <summary>
+    /// How the calibration passes walk the model. Block-major runs block k over every batch before block k + 1, so a
+    /// <see cref="Modeling.StreamedDecoderModel"/> reads each block once per pass; the hidden states between blocks are
+    /// kept within <see cref="HiddenStateBudgetBytes"/> and spilled beyond it. Batch-major runs each batch through every
+    /// block. Null (default): block-major for a streamed model, batch-major otherwise. Results are the same either way
+    /// (docs/streaming.md). The replacement-aware selector's scoring and evaluation always run batch-major.
+    /// </summary>
+    public bool? BlockMajor { get; init; }
+
+    /// <summary>RAM for the hidden states (and pending fold-block rows) of a block-major pass before they spill to
+    /// <see cref="SpillDirectory"/>. Default 1 GiB.</summary>
+    public long HiddenStateBudgetBytes { get; init; } = 1L << 30;
+
+    /// <summary>Folder of the block-major pass's spill file (unlinked at once; nothing stays behind); null uses the
+    /// system's temporary folder. Its free space is checked before the pass.</summary>
+    public string? SpillDirectory { get; init; }
+
+    /// <summary>Dtype of spilled hidden states: Float32 (default; exact for a float32 model), BFloat16 or Float16 (half
+    /// the disk, rounded — results then differ slightly from the in-memory run).</summary>
+    public ScalarType SpillDType { get; init; } = ScalarType.Float32;
+
+    /// <summary>
     /// LibTorch intra-op threads for the run (set for its duration with <see cref="Runtime.TorchThreads"/> and
     /// restored afterwards); null leaves the process setting alone.
     /// </summary>
@@ -119,6 +140,9 @@ public sealed record PruningOptions
         if (MaxLength < 1) throw new ArgumentException($"MaxLength must be ≥ 1; got {MaxLength}.");
         if (StatisticsBudgetBytes < 0) throw new ArgumentException($"StatisticsBudgetBytes must be ≥ 0; got {StatisticsBudgetBytes}.");
         if (Threads is < 1) throw new ArgumentException($"Threads must be ≥ 1 when set; got {Threads}.");
+        if (HiddenStateBudgetBytes < 0) throw new ArgumentException($"HiddenStateBudgetBytes must be ≥ 0; got {HiddenStateBudgetBytes}.");
+        if (SpillDType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+            throw new ArgumentException($"SpillDType must be Float32, BFloat16 or Float16; got {SpillDType}.");
         if (MemoryBudgetBytes < 0) throw new ArgumentException($"MemoryBudgetBytes must be ≥ 0; got {MemoryBudgetBytes}.");
         if (MaxDistanceLength is { } m && m < n)
             throw new ArgumentException($"MaxDistanceLength ({m}) must be at least n ({n}).");

@@ -109,12 +109,14 @@ public sealed class PruningResult : IDisposable
     /// is built in one temporary sibling folder and moved into place at the end; a failed or cancelled save leaves nothing.
     /// When the model was loaded from a folder that still exists and the cuts are the only change (checked tensor by
     /// tensor), the folder is written by <see cref="PrunedCheckpointWriter"/> from the source files: untouched tensors
-    /// are then byte-for-byte copies of the source's; otherwise the model is written from memory (docs/checkpoints.md).
+    /// are then byte-for-byte copies of the source's; otherwise the model is written from memory (docs/checkpoints.md). A
+    /// <see cref="StreamedDecoderModel"/> is always written from its source folder with this result's cuts (docs/streaming.md).
     /// </summary>
     /// <param name="directory">Target folder.</param>
     /// <param name="overwrite">Replace an existing folder; otherwise an existing folder is an error.</param>
     /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
-    /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
+    /// <exception cref="UnsupportedModelException">The pruned model is neither a <see cref="DecoderModel"/> nor a
+    /// <see cref="StreamedDecoderModel"/>, or a streamed model went through more than this result's prune.</exception>
     /// <exception cref="IOException">The folder exists and <paramref name="overwrite"/> is false, or writing failed.</exception>
     /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output needs plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
@@ -126,7 +128,8 @@ public sealed class PruningResult : IDisposable
     /// <param name="options">Storage dtype, shard size, overwrite; its extra files are written too (the provenance
     /// files <c>replaceme.json</c> and <c>README.md</c> win over same-named extra files).</param>
     /// <param name="cancellationToken">Checked before each file is written and before the folder is moved into place.</param>
-    /// <exception cref="UnsupportedModelException">The pruned model is not a <see cref="DecoderModel"/>.</exception>
+    /// <exception cref="UnsupportedModelException">The pruned model is neither a <see cref="DecoderModel"/> nor a
+    /// <see cref="StreamedDecoderModel"/>, or a streamed model went through more than this result's prune.</exception>
     /// <exception cref="IOException">The folder exists and overwriting was not requested, or writing failed.</exception>
     /// <exception cref="InsufficientDiskSpaceException">The target's file system has less free space than the output needs plus a margin; checked before anything is written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; no output folder was left behind.</exception>
@@ -134,10 +137,12 @@ public sealed class PruningResult : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(options);
-        if (Model is not DecoderModel decoder)
-            throw new UnsupportedModelException($"Saving needs the built-in DecoderModel; this model is a {Model.GetType().Name}. Save your own model yourself and write ProvenanceJson() beside it.");
+        var streamed = Model as StreamedDecoderModel;
+        var decoder = Model as DecoderModel;
+        if (decoder is null && streamed is null)
+            throw new UnsupportedModelException($"Saving needs the built-in DecoderModel or StreamedDecoderModel; this model is a {Model.GetType().Name}. Save your own model yourself and write ProvenanceJson() beside it.");
         cancellationToken.ThrowIfCancellationRequested();
-        var baseName = decoder.SourceDirectory is { } src ? Path.GetFileName(src) : null;
+        var baseName = (streamed?.SourceDirectory ?? decoder!.SourceDirectory) is { } src ? Path.GetFileName(src) : null;
         var files = new Dictionary<string, string>(options.ExtraFiles, StringComparer.Ordinal)
         {
             [ProvenanceDocument.FileName] = ProvenanceJson() + "\n",
@@ -150,8 +155,10 @@ public sealed class PruningResult : IDisposable
             var tensorFiles = new Dictionary<string, IReadOnlyList<KeyValuePair<string, TorchSharp.torch.Tensor>>>(options.ExtraTensorFiles, StringComparer.Ordinal);
             if (transforms.Count > 0) tensorFiles[SavedTransforms.FileName] = transforms;
             var complete = options with { ExtraFiles = files, ExtraTensorFiles = tensorFiles };
-            if (!TryStreamFromSource(decoder, directory, complete, cancellationToken))
-                decoder.SavePretrained(directory, complete, _logger, cancellationToken);
+            if (streamed is not null)
+                SaveStreamed(streamed, directory, complete, cancellationToken);
+            else if (!TryStreamFromSource(decoder!, directory, complete, cancellationToken))
+                decoder!.SavePretrained(directory, complete, _logger, cancellationToken);
         }
         finally
         {
@@ -227,6 +234,37 @@ public sealed class PruningResult : IDisposable
         {
             if (_logger is not null) StreamingSaveLog.WritingFromMemory(_logger, ex.Message);
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A streamed model is written from its source folder by <see cref="PrunedCheckpointWriter"/> with this result's cuts
+    /// (untouched tensors byte for byte, the folded down-projections recomputed in float64 from the stored weights; a
+    /// null <see cref="SaveOptions.DType"/> keeps every stored dtype). The model must hold exactly the source minus these cuts.
+    /// </summary>
+    private void SaveStreamed(StreamedDecoderModel streamed, string directory, SaveOptions options, CancellationToken cancellationToken)
+    {
+        var removed = Enumerable.Range(0, streamed.SourceConfig.NumHiddenLayers).Except(streamed.SourceBlocks).ToHashSet();
+        var cutBlocks = Outcomes.SelectMany(o => Enumerable.Range(o.Cut.Start, o.Cut.Length)).ToHashSet();
+        if (OriginalBlockCount != streamed.SourceConfig.NumHiddenLayers || !removed.SetEquals(cutBlocks))
+            throw new UnsupportedModelException(
+                $"The streamed model from '{streamed.SourceDirectory}' has source blocks {{{string.Join(", ", removed.Order())}}} removed, but this result's cuts " +
+                $"({string.Join(" ", Cuts)} of {OriginalBlockCount} blocks) do not account for exactly those: a streamed model can be saved only by the result of the one prune it went through.");
+        streamed.ReleaseResident(); // the writer reads from the source files; the block would only take memory
+        var cuts = Outcomes.Select(o => new CutTransform(o.Cut, o.Transform)).ToList();
+        var streamOptions = new PrunedCheckpointOptions
+        {
+            DType = options.DType, MaxShardBytes = options.MaxShardBytes, Overwrite = options.Overwrite, ExtraFiles = options.ExtraFiles,
+            ExtraTensorFiles = options.ExtraTensorFiles,
+        };
+        try
+        {
+            PrunedCheckpointWriter.Write(streamed.SourceDirectory, cuts, directory, streamOptions, progress: null, _logger,
+                streamed.Config with { TorchDtype = streamed.SourceConfig.TorchDtype }, expected: null, cancellationToken);
+        }
+        catch (SourceMismatchException ex)
+        {
+            throw new UnsupportedModelException($"The streamed model cannot be written from '{streamed.SourceDirectory}': {ex.Message}", ex);
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Calibration;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Estimation;
@@ -108,8 +109,18 @@ public sealed class ReplaceMePruner
         var stage = Stopwatch.StartNew();
         progress?.Report(new PruningProgress("profile", 0, Message: "measuring distances between block outputs"));
         int maxLength = Math.Min(Math.Max(options.MaxDistanceLength ?? n, n), originalBlocks - 1);
-        using var statistics = PlanStatistics(staged, options, n, fit, context, logger);
-        var profile = new DistanceProfiler(logger).Measure(staged, fit, maxLength, selector.ProfileMetric, options.DistanceTokens, statistics, progress, cancellationToken);
+        var blockMajor = options.BlockMajor ?? model is StreamedDecoderModel
+            ? new BlockMajorSettings(options.HiddenStateBudgetBytes, options.SpillDirectory, options.SpillDType)
+            : null;
+        if (blockMajor is not null)
+        {
+            long budgetMiB = options.HiddenStateBudgetBytes >> 20;
+            string spillFolder = options.SpillDirectory ?? Path.GetTempPath();
+            PruningLog.BlockMajor(logger, budgetMiB, spillFolder);
+        }
+        using var statistics = PlanStatistics(staged, options, n, fit, context, logger, blockMajor is not null);
+        var profileDriver = ProfileDriver(blockMajor, options.DistanceTokens, fit, maxLength, staged.HiddenSize, logger);
+        var profile = new DistanceProfiler(logger).Measure(staged, fit, maxLength, selector.ProfileMetric, options.DistanceTokens, statistics, profileDriver, progress, cancellationToken);
         timings["profile"] = stage.Elapsed;
 
         // 2. Selection (original indices).
@@ -139,7 +150,7 @@ public sealed class ReplaceMePruner
                 stage.Restart();
                 // The first cut sees the unmodified model: a fit the selector solved or the profile pass fed serves as is.
                 var result = removed == 0 ? Reuse(cut, solved, statistics, progress, cancellationToken) : null;
-                result ??= CutFitter.Fit(staged, applied, cut, estimator, fit, context, progress, cancellationToken);
+                result ??= CutFitter.Fit(staged, applied, cut, estimator, fit, context, blockMajor, progress, cancellationToken);
                 estimate += stage.Elapsed;
                 outcomes.Add(new CutOutcome(cut, applied, result.Report, result.Transform));
                 LogEstimate(logger, cut, applied, result.Report);
@@ -200,8 +211,25 @@ public sealed class ReplaceMePruner
     /// estimator: the same; fixed cuts: the lowest one), only for estimators with fixed-size statistics, and only when
     /// they fit <see cref="PruningOptions.StatisticsBudgetBytes"/>.
     /// </summary>
+    /// <summary>
+    /// The block-major settings for the profile pass, or null for batch-major: with every real token measured, the
+    /// block-major pass keeps n + 1 float64 unit rows per token of every batch at once; over the hidden-state budget the
+    /// profile falls back to batch-major (which keeps them for one batch).
+    /// </summary>
+    private static BlockMajorSettings? ProfileDriver(
+        BlockMajorSettings? blockMajor, DistanceTokens tokens, IReadOnlyList<TokenBatch> fit, int maxLength, int d, ILogger logger)
+    {
+        if (blockMajor is null || tokens != DistanceTokens.AllTokens) return blockMajor;
+        long ring = (maxLength + 1L) * fit.Sum(b => b.TokenCount) * d * sizeof(double);
+        if (ring <= blockMajor.RamBudgetBytes) return blockMajor;
+        long needMiB = ring >> 20, budgetMiB = blockMajor.RamBudgetBytes >> 20;
+        PruningLog.ProfileBatchMajor(logger, needMiB, budgetMiB);
+        return null;
+    }
+
     private static CandidateStatistics? PlanStatistics(
-        StagedModel model, PruningOptions options, int n, IReadOnlyList<TokenBatch> fit, EstimationContext context, ILogger logger)
+        StagedModel model, PruningOptions options, int n, IReadOnlyList<TokenBatch> fit, EstimationContext context, ILogger logger,
+        bool blockMajor)
     {
         int blocks = model.BlockCount, d = model.HiddenSize;
         List<BlockCut>? candidates = options.Selector switch
@@ -219,8 +247,9 @@ public sealed class ReplaceMePruner
             return null;
         }
         int longest = candidates.Max(c => c.Length);
-        long batchTokens = fit.Max(b => b.TokenCount);
-        long pending = (longest + 1L) * 2 * batchTokens * d * sizeof(float);    // X and Y rows of the fold blocks in flight
+        // X and Y rows of the fold blocks in flight: of one batch (batch-major) or of every batch (block-major).
+        long batchTokens = blockMajor ? fit.Sum(b => b.TokenCount) : fit.Max(b => b.TokenCount);
+        long pending = (longest + 1L) * 2 * batchTokens * d * sizeof(float);
         long need = candidates.Count * perCandidate + pending;
         if (need > options.StatisticsBudgetBytes)
         {

@@ -17,9 +17,28 @@ internal sealed class CandidateStatistics : IDisposable
 {
     private readonly Dictionary<BlockCut, ITransformFit> _fits = [];
     private readonly Dictionary<int, int> _lastUse = [];                 // fold block -> last block that needs its rows
-    private readonly Dictionary<int, (Tensor X, Tensor Y)> _pending = [];  // fold block -> rows [N, d] of this batch
-    private Tensor? _select;                                              // [N] flat indices of real tokens, this batch
+    private readonly Dictionary<int, Lane> _lanes = [];                   // calibration batch -> its rows in flight
+    private Lane? _lane;                                                  // the batch AfterBlock feeds
     private int _batch;
+
+    /// <summary>One calibration batch's real-token indices and the fold-block rows still waiting for their target.</summary>
+    private sealed class Lane(Tensor select, int number)
+    {
+        public Tensor Select { get; } = select;                          // [N] flat indices of real tokens
+        public int Number { get; } = number;                             // 1-based, for messages
+        public Dictionary<int, (Tensor X, Tensor Y)> Pending { get; } = []; // fold block -> rows [N, d]
+
+        public void Dispose()
+        {
+            foreach (var (x, y) in Pending.Values)
+            {
+                x.Dispose();
+                y.Dispose();
+            }
+            Pending.Clear();
+            Select.Dispose();
+        }
+    }
 
     public CandidateStatistics(ITransformEstimator estimator, IReadOnlyList<BlockCut> candidates, int hiddenSize, EstimationContext context)
     {
@@ -55,59 +74,68 @@ internal sealed class CandidateStatistics : IDisposable
     /// <summary>True when block <paramref name="block"/>'s MLP output is needed (it is a candidate's fold block).</summary>
     public bool WantsMlpOutput(int block) => _lastUse.ContainsKey(block);
 
-    /// <summary>Starts a calibration batch; <paramref name="mask"/> <c>[B, T]</c> on the model's device.</summary>
+    /// <summary>Starts a calibration batch (batch-major: one batch at a time); <paramref name="mask"/> <c>[B, T]</c> on the model's device.</summary>
     public void BeginBatch(Tensor mask)
     {
         EndBatch();
-        _batch++;
-        _select = ValidTokens.FlatIndex(mask, mask.device).DetachFromDisposeScope();
+        BeginLane(0, mask);
+        UseLane(0);
     }
 
+    /// <summary>Registers calibration batch <paramref name="lane"/> for a block-major pass (every batch's rows are in flight at once).</summary>
+    public void BeginLane(int lane, Tensor mask)
+    {
+        if (_lanes.Remove(lane, out var old)) old.Dispose();
+        _batch++;
+        _lanes[lane] = new Lane(ValidTokens.FlatIndex(mask, mask.device).DetachFromDisposeScope(), _batch);
+    }
+
+    /// <summary>Makes <see cref="AfterBlock"/> feed the rows of batch <paramref name="lane"/>.</summary>
+    public void UseLane(int lane) => _lane = _lanes[lane];
+
     /// <summary>
-    /// After block <paramref name="block"/> ran: <paramref name="hidden"/> is its output <c>[B, T, d]</c>;
+    /// After block <paramref name="block"/> ran on the current batch: <paramref name="hidden"/> is its output <c>[B, T, d]</c>;
     /// <paramref name="activations"/> its capture when <see cref="WantsMlpOutput"/> said so.
     /// </summary>
     public void AfterBlock(int block, Tensor hidden, BlockActivations? activations)
     {
-        if (_select is null || _select.shape[0] == 0) return;
+        var lane = _lane;
+        if (lane is null || lane.Select.shape[0] == 0) return;
+        var select = lane.Select;
+        var pending = lane.Pending;
         using var scope = NewDisposeScope();
         if (activations is not null && _lastUse.ContainsKey(block))
         {
-            var x = ValidTokens.Rows(activations.MlpOutput, _select);                 // [N, d]
-            var y = ValidTokens.Rows(activations.Output, _select).sub_(x);           // [N, d]
-            _pending[block] = (x.DetachFromDisposeScope(), y.DetachFromDisposeScope());
+            var x = ValidTokens.Rows(activations.MlpOutput, select);                 // [N, d]
+            var y = ValidTokens.Rows(activations.Output, select).sub_(x);           // [N, d]
+            pending[block] = (x.DetachFromDisposeScope(), y.DetachFromDisposeScope());
         }
         Tensor? target = null;
         foreach (var (cut, fit) in _fits)
         {
-            if (cut.End - 1 != block || !_pending.TryGetValue(cut.FoldBlock, out var rows)) continue;
-            target ??= ValidTokens.Rows(hidden, _select);                           // [N, d]
+            if (cut.End - 1 != block || !pending.TryGetValue(cut.FoldBlock, out var rows)) continue;
+            target ??= ValidTokens.Rows(hidden, select);                           // [N, d]
             try { fit.Accumulate(rows.X, rows.Y, target); }
             catch (PruningException ex)
             {
-                throw new PruningException($"{ex.Message} (fitting candidate cut {cut} during the profile pass, calibration batch {_batch}; " +
+                throw new PruningException($"{ex.Message} (fitting candidate cut {cut} during the profile pass, calibration batch {lane.Number}; " +
                     "check the model's dtype, float16 overflows, and its weights)", ex);
             }
         }
-        foreach (var fold in _pending.Keys.Where(f => _lastUse[f] <= block).ToList())
+        foreach (var fold in pending.Keys.Where(f => _lastUse[f] <= block).ToList())
         {
-            _pending.Remove(fold, out var done);
+            pending.Remove(fold, out var done);
             done.X.Dispose();
             done.Y.Dispose();
         }
     }
 
-    /// <summary>Ends the batch (releases its rows).</summary>
+    /// <summary>Ends every batch (releases their rows).</summary>
     public void EndBatch()
     {
-        foreach (var (x, y) in _pending.Values)
-        {
-            x.Dispose();
-            y.Dispose();
-        }
-        _pending.Clear();
-        _select?.Dispose();
-        _select = null;
+        foreach (var lane in _lanes.Values) lane.Dispose();
+        _lanes.Clear();
+        _lane = null;
     }
 
     /// <summary>Hands over the fit of <paramref name="cut"/> (the caller disposes it), or null when it is not held.</summary>

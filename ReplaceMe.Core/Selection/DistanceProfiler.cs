@@ -53,8 +53,27 @@ public sealed partial class DistanceProfiler
         DistanceMetric metric = DistanceMetric.Angular,
         DistanceTokens tokens = DistanceTokens.LastToken,
         IProgress<PruningProgress>? progress = null,
-        CancellationToken cancellationToken = default) =>
-        Measure(model, batches, maxLength, metric, tokens, null, progress, cancellationToken);
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batches);
+        BlockMajorSettings? blockMajor = null;
+        if (model is StreamedDecoderModel && batches is IReadOnlyList<TokenBatch> list)
+        {
+            long ring = tokens == DistanceTokens.AllTokens ? (maxLength + 1L) * list.Sum(b => b.TokenCount) * model.HiddenSize * sizeof(double) : 0;
+            if (ring <= HiddenStateBudgetBytes) blockMajor = new BlockMajorSettings(HiddenStateBudgetBytes, SpillDirectory, ScalarType.Float32);
+        }
+        return Measure(model, batches, maxLength, metric, tokens, null, blockMajor, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// For a <see cref="StreamedDecoderModel"/> (and a batch list), the pass runs block-major — each block once over every
+    /// batch — with the hidden states kept in this many bytes of RAM and spilled beyond them (with every real token measured,
+    /// when the per-token unit rows of every batch would exceed it, the pass runs batch-major instead). Default 1 GiB.
+    /// </summary>
+    public long HiddenStateBudgetBytes { get; init; } = 1L << 30;
+
+    /// <summary>Folder of a block-major pass's spill file (unlinked at once); null uses the system's temporary folder.</summary>
+    public string? SpillDirectory { get; init; }
 
     /// <summary>
     /// <see cref="Measure(ITransformerAdapter, IEnumerable{TokenBatch}, int, DistanceMetric, DistanceTokens, IProgress{PruningProgress}, CancellationToken)"/>,
@@ -67,6 +86,22 @@ public sealed partial class DistanceProfiler
         DistanceMetric metric,
         DistanceTokens tokens,
         CandidateStatistics? statistics,
+        IProgress<PruningProgress>? progress,
+        CancellationToken cancellationToken) =>
+        Measure(model, batches, maxLength, metric, tokens, statistics, blockMajor: null, progress, cancellationToken);
+
+    /// <summary>
+    /// As above; with <paramref name="blockMajor"/>, the pass runs block by block over every batch (<see cref="BlockMajorPass"/>)
+    /// and gives the same sums in the same order, so the same profile and candidate fits.
+    /// </summary>
+    internal DistanceProfile Measure(
+        ITransformerAdapter model,
+        IEnumerable<TokenBatch> batches,
+        int maxLength,
+        DistanceMetric metric,
+        DistanceTokens tokens,
+        CandidateStatistics? statistics,
+        BlockMajorSettings? blockMajor,
         IProgress<PruningProgress>? progress,
         CancellationToken cancellationToken)
     {
@@ -84,7 +119,9 @@ public sealed partial class DistanceProfiler
         using var sums = zeros([maxLength, blocks - 1], ScalarType.Float64, model.Device); // [n − 1, s − 1]
         long sequences = 0, positions = 0;
         int batchIndex = 0;
-        foreach (var batch in batches)
+        if (blockMajor is not null)
+            (sequences, positions) = MeasureBlockMajor(model, [.. batches], maxLength, metric, tokens, sums, statistics, blockMajor, progress, cancellationToken);
+        else foreach (var batch in batches)
         {
             cancellationToken.ThrowIfCancellationRequested();
             ArgumentNullException.ThrowIfNull(batch, nameof(batches));
@@ -171,16 +208,70 @@ public sealed partial class DistanceProfiler
         return (sequences, count);
     }
 
+    /// <summary>Block-major: every batch through block 0, then every batch through block 1, …; one ring of unit rows per batch.</summary>
+    private static (long Sequences, long Positions) MeasureBlockMajor(
+        ITransformerAdapter model, List<TokenBatch> all, int maxLength, DistanceMetric metric, DistanceTokens tokens, Tensor sums,
+        CandidateStatistics? statistics, BlockMajorSettings settings, IProgress<PruningProgress>? progress, CancellationToken cancellationToken)
+    {
+        var batches = new List<TokenBatch>();
+        var selects = new List<Tensor>();
+        long sequences = 0, positions = 0;
+        int window = maxLength + 1;
+        var rings = new List<Tensor?[]>();
+        try
+        {
+            foreach (var batch in all)
+            {
+                ArgumentNullException.ThrowIfNull(batch, nameof(batches));
+                using var scope = NewDisposeScope();
+                var mask = batch.AttentionMask.to(model.Device);                 // [B, T]
+                var select = tokens == DistanceTokens.LastToken ? ValidTokens.LastFlatIndex(mask) : ValidTokens.FlatIndex(mask, mask.device);
+                if (select.shape[0] == 0) continue;                              // as the batch-major loop: nothing to measure
+                sequences += mask.sum(1).gt(HeldScalars.Zero).sum().item<long>();
+                positions += select.shape[0];
+                statistics?.BeginLane(batches.Count, mask);
+                batches.Add(batch);
+                selects.Add(select.DetachFromDisposeScope());
+                rings.Add(new Tensor?[window]);
+            }
+            if (batches.Count == 0) return (0, 0);
+            BlockMajorPass.Run(model, batches, model.BlockCount, k => statistics?.WantsMlpOutput(k) == true,
+                (k, b, state, activations, _) =>
+                {
+                    statistics?.UseLane(b);
+                    statistics?.AfterBlock(k, state.Hidden, activations);
+                    Accumulate(state.Hidden, k, selects[b], maxLength, metric, sums, rings[b]);
+                },
+                0, settings, "profile", "calibration pass", progress, cancellationToken);
+            return (sequences, positions);
+        }
+        finally
+        {
+            statistics?.EndBatch();
+            foreach (var t in selects) t.Dispose();
+            foreach (var ring in rings)
+                foreach (var r in ring) r?.Dispose();
+        }
+    }
+
     private static void ProfileBlock(
         ITransformerAdapter model, DecoderState state, int k, Tensor select, int maxLength, DistanceMetric metric, Tensor sums,
         Tensor?[] recent, CandidateStatistics? statistics)
     {
-        int window = recent.Length;
         using var blockScope = NewDisposeScope();
         using var capture = statistics?.WantsMlpOutput(k) == true ? new ActivationCapture([k]) : null;
         model.RunBlocks(state, k, k + 1, capture);                       // Hidden = output of block k, [B, T, d]
         statistics?.AfterBlock(k, state.Hidden, capture?[k]);
-        var unit = UnitRows(ValidTokens.Rows(state.Hidden, select), $"The output of block {k}"); // [N, d] float64
+        Accumulate(state.Hidden, k, select, maxLength, metric, sums, recent);
+    }
+
+    /// <summary>Adds the distances that end at block <paramref name="k"/> (its output <paramref name="hidden"/>) and
+    /// keeps its unit rows in the batch's ring <paramref name="recent"/>.</summary>
+    private static void Accumulate(Tensor hidden, int k, Tensor select, int maxLength, DistanceMetric metric, Tensor sums, Tensor?[] recent)
+    {
+        int window = recent.Length;
+        using var scope = NewDisposeScope();
+        var unit = UnitRows(ValidTokens.Rows(hidden, select), $"The output of block {k}"); // [N, d] float64
         for (int n = 1; n <= Math.Min(maxLength, k); n++)
         {
             // Cut [s, s + n) with s + n − 1 = k compares output of block k − n (= s − 1) with output of block k.

@@ -13,6 +13,7 @@ internal static class BenchmarkCatalog
         new ThreadsBenchmark(),
         new StreamingRewriteBenchmark(),
         new StreamPruneBenchmark(),
+        new StreamingPruneBenchmark(),
         new CosineMemoryBenchmark(),
         new CosineQualityBenchmark(),
         new HealingQualityBenchmark(),

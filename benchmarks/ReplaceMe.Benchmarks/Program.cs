@@ -9,6 +9,11 @@ if (args.Length > 0 && args[0] == StreamingRewriteBenchmark.ChildFlag)
     TorchRuntime.EnsureLoaded();
     return StreamingRewriteBenchmark.Child(args);
 }
+if (args.Length > 0 && args[0] == StreamingPruneBenchmark.ChildFlag)
+{
+    TorchRuntime.EnsureLoaded();
+    return StreamingPruneBenchmark.Child(args);
+}
 if (args.Length > 0 && args[0] == MeasuredChild.Flag) return MeasuredChild.Wrapper(args);
 int dashes = Array.IndexOf(args, "--");
 string[] passThrough = dashes < 0 ? [] : args[(dashes + 1)..];

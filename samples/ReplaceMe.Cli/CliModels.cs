@@ -28,4 +28,30 @@ internal static class CliModels
         }
         return (model, tokenizer);
     }
+
+    /// <summary>
+    /// The model as <paramref name="residency"/> says (in memory or streamed block by block) and its tokenizer, with the
+    /// same tokenizer check as <see cref="Load"/>. Prints which mode was chosen and why.
+    /// </summary>
+    public static (ITransformerAdapter Model, ModelConfig Config, ITextTokenizer Tokenizer) LoadAdapter(
+        string modelDir, ModelResidency residency, string reason, TextWriter output)
+    {
+        if (residency != ModelResidency.Streamed)
+        {
+            var (decoder, tok) = Load(modelDir);
+            return (decoder, decoder.Config, tok);
+        }
+        if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"Model folder not found: {modelDir}");
+        var tokenizer = TokenizerLoader.Load(modelDir);
+        var model = StreamedDecoderModel.Open(modelDir);
+        if (tokenizer.VocabSize > model.Config.VocabSize)
+        {
+            model.Dispose();
+            throw new ReplaceMe.Core.CheckpointFormatException(
+                $"The tokenizer in {modelDir} has {tokenizer.VocabSize} tokens but config.json says vocab_size {model.Config.VocabSize}: " +
+                "its ids past the embedding would fail; the tokenizer does not belong to this model.");
+        }
+        output.WriteLine($"model: streamed block by block, one block resident ({CliSizes.Format(model.BlockBytes)} as float32): {reason}");
+        return (model, model.Config, tokenizer);
+    }
 }

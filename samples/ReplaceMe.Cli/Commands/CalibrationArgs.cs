@@ -65,11 +65,13 @@ internal sealed class CalibrationArgs
 
     /// <summary>Reads or generates the documents and tokenizes them. Returns the batches and a description of the source.</summary>
     public async Task<(TokenBatchList Batches, string Source)> LoadAsync(
-        ParseResult parse, DecoderModel model, ITextTokenizer tokenizer, CancellationToken ct)
+        ParseResult parse, ITransformerAdapter adapter, ITextTokenizer tokenizer, CancellationToken ct)
     {
         int batchSize = parse.GetValue(BatchSize), maxLength = parse.GetValue(MaxLength), seed = parse.GetValue(Seed);
         if (parse.GetValue(SelfGenerated) is int count)
         {
+            var model = adapter as DecoderModel ?? throw new ArgumentException(
+                "--self-generated needs the model in memory (it generates text token by token); a streamed model calibrates on --calibration FILE.");
             int tokens = parse.GetValue(GeneratedTokens);
             var ids = SelfGeneratedText.GenerateTokens(model, tokenizer, count,
                 new SelfGeneratedOptions { MaxNewTokens = tokens, Seed = seed }, cancellationToken: ct);

@@ -32,13 +32,19 @@ internal static class EvaluateCommand
         {
             model, baseline, text, tasks, fewShot, shots, limit, json, batch, maxLength, stride, threads,
         };
+        var memory = new MemoryArgs();
+        memory.AddTo(command, spill: false);
         command.SetAction((parse, cancellationToken) =>
         {
             try
             {
                 var request = new EvaluateRequest(
                     parse.GetValue(model)!, parse.GetValue(baseline), parse.GetValue(text), parse.GetValue(tasks) ?? [], parse.GetValue(fewShot) ?? [],
-                    parse.GetValue(shots), parse.GetValue(limit), parse.GetValue(json), parse.GetValue(batch), parse.GetValue(maxLength), parse.GetValue(stride));
+                    parse.GetValue(shots), parse.GetValue(limit), parse.GetValue(json), parse.GetValue(batch), parse.GetValue(maxLength), parse.GetValue(stride))
+                {
+                    Streaming = parse.GetValue(memory.Streaming),
+                    MaxMemory = memory.Budget(parse),
+                };
                 using var threadScope = CliOptions.UseThreads(parse, threads);
                 return Task.FromResult(Run(context, request, cancellationToken));
             }
@@ -53,7 +59,14 @@ internal static class EvaluateCommand
 
     private sealed record EvaluateRequest(
         string Model, string? Baseline, string? Text, string[] Tasks, string[] FewShot, int Shots, int? Limit, string? Json,
-        int BatchSize, int? MaxLength, int? Stride);
+        int BatchSize, int? MaxLength, int? Stride)
+    {
+        /// <summary>--streaming: run every model evaluated block by block.</summary>
+        public bool Streaming { get; init; }
+
+        /// <summary>--max-memory: stream a model whose weights do not fit it.</summary>
+        public long? MaxMemory { get; init; }
+    }
 
     private static int Run(CliContext context, EvaluateRequest request, CancellationToken cancellationToken)
     {
@@ -93,12 +106,15 @@ internal static class EvaluateCommand
 
     private static ModelScores EvaluateModel(CliContext context, string dir, string name, EvaluationSuite suite, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var (model, tokenizer) = CliModels.Load(dir);
-        using var owned = model;
+        var (residency, reason) = request.Streaming ? (ModelResidency.Streamed, "--streaming")
+            : request.MaxMemory is long budget ? (TransformerLoader.Choose(dir, null, ModelResidency.Auto, budget, out var why), why)
+            : (ModelResidency.InMemory, "no --max-memory");
+        var (model, config, tokenizer) = CliModels.LoadAdapter(dir, residency, reason, context.Error);
+        using var owned = (IDisposable)model;
         var options = new EvaluationOptions
         {
             BatchSize = request.BatchSize,
-            MaxLength = request.MaxLength ?? Math.Min(1024, model.Config.MaxPositionEmbeddings),
+            MaxLength = request.MaxLength ?? Math.Min(1024, config.MaxPositionEmbeddings),
             Stride = request.Stride,
             Shots = request.Shots,
             Limit = request.Limit,

@@ -25,22 +25,32 @@ internal static class ProfileCommand
             model, blocks, metric, allTokens, json, threads,
         };
         calibration.AddTo(command);
+        var memory = new MemoryArgs();
+        memory.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(context, async () =>
         {
             using var threadScope = CliOptions.UseThreads(parse, threads);
-            var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
-            using (decoder)
+            var modelDir = parse.GetValue(model)!;
+            var (residency, reason) = memory.Choose(parse, modelDir);
+            if (residency == ReplaceMe.Core.Modeling.ModelResidency.Streamed && parse.GetValue(calibration.SelfGenerated) is not null)
+                throw new ArgumentException($"The model is streamed ({reason}): --self-generated needs it in memory; give --calibration FILE.");
+            var (decoder, config, tokenizer) = CliModels.LoadAdapter(modelDir, residency, reason, context.Out);
+            using ((IDisposable)decoder)
             {
                 // Checked against the model's config before any calibration text is read or generated.
                 int L = decoder.BlockCount;
                 int? n = parse.GetValue(blocks);
                 if (n >= L) throw new ArgumentException($"--blocks {n} is too large: the model has {L} blocks, so n ≤ {L - 1}.");
-                calibration.CheckAgainst(parse, decoder.Config);
+                calibration.CheckAgainst(parse, config);
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
                 using var ownedBatches = batches;
                 var m = parse.GetValue(metric) == "cosine" ? DistanceMetric.Cosine : DistanceMetric.Angular;
                 var tokens = parse.GetValue(allTokens) ? DistanceTokens.AllTokens : DistanceTokens.LastToken;
-                var profile = new DistanceProfiler().Measure(decoder, batches, n ?? L - 1, m, tokens, cancellationToken: ct);
+                var profiler = decoder is ReplaceMe.Core.Modeling.StreamedDecoderModel
+                    ? new DistanceProfiler { HiddenStateBudgetBytes = memory.Budget(parse) is long budget ? budget / 4 : 1L << 30, SpillDirectory = parse.GetValue(memory.SpillDir) }
+                    : new DistanceProfiler();
+                var progress = decoder is ReplaceMe.Core.Modeling.StreamedDecoderModel ? new BlockProgressPrinter(context.Out) : null;
+                var profile = profiler.Measure(decoder, batches, n ?? L - 1, m, tokens, progress, ct);
                 context.Out.WriteLine($"calibration: {source}; {profile.Sequences} sequences");
                 context.Out.WriteLine($"{m} distance ({tokens}) between the outputs of blocks s−1 and s+n−1; cut [s, s+n) is 0-based, half-open");
                 if (n is int len) PrintColumn(context.Out, profile, len);

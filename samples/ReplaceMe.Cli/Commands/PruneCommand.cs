@@ -18,7 +18,7 @@ internal static class PruneCommand
         var cosine = new CosineArgs();
         var blocks = new Option<int>("--blocks", "-n") { Description = "Blocks per cut (n); required unless --from-stats" };
         var fromStats = new Option<string[]>("--from-stats") { Description = "Instead of calibrating: merge these statistics files of one cut (from calibrate), fit T with lstsq and write --out with the streaming writer", AllowMultipleArgumentsPerToken = true };
-        var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), diag (least-squares diagonal T), orthonormal (Procrustes rotation), cosine (Adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
+        var estimator = new Option<string>("--estimator", "-e") { Description = "lstsq (closed form, recommended), diag (least-squares diagonal T), orthonormal (Procrustes rotation), cosine (the cosine loss; L-BFGS by default, Adam with --cosine-optimizer adam) or identity (plain removal)", DefaultValueFactory = _ => "lstsq" };
         estimator.AcceptOnlyFromAmong(Strategies.EstimatorNames);
         var selector = new Option<string>("--selector") { Description = "angular (paper), cosine (1 − cos), bi (block influence), fixed (with --start), replacement-aware", DefaultValueFactory = _ => "angular" };
         selector.AcceptOnlyFromAmong(Strategies.SelectorNames);
@@ -41,13 +41,15 @@ internal static class PruneCommand
             model, blocks, estimator, selector, start, cuts, merge, ridge, underdetermined, output, overwrite, json, gguf, ggufDType, threads, fromStats,
         };
         calibration.AddTo(command, fromStats);
+        var memory = new MemoryArgs();
+        memory.AddTo(command);
         heal.AddTo(command);
         cosine.AddTo(command, estimator);
         command.Validators.Add(result =>
         {
             if (result.GetResult(fromStats) is not null)
             {
-                foreach (var o in new Option[] { blocks, selector, start, cuts, merge, estimator, gguf, ggufDType, heal.Steps, heal.LearningRate, heal.HeldOut })
+                foreach (var o in new Option[] { blocks, selector, start, cuts, merge, estimator, gguf, ggufDType, heal.Steps, heal.LearningRate, heal.HeldOut, memory.MaxMemory, memory.Streaming, memory.SpillDir })
                     if (result.GetResult(o) is { Implicit: false })
                         result.AddError($"{o.Name} is not used with --from-stats: the cut comes from the statistics files and T is fitted with lstsq.");
                 return;
@@ -89,8 +91,20 @@ internal static class PruneCommand
                 return PruneFromStats.Run(context, parse.GetValue(model)!, parse.GetValue(fromStats) ?? [],
                     new LeastSquaresOptions(parse.GetValue(ridge), AllowUnderdetermined: parse.GetValue(underdetermined)),
                     outDir, parse.GetValue(overwrite), parse.GetValue(json), ct);
-            var (decoder, tokenizer) = CliModels.Load(parse.GetValue(model)!);
-            using (decoder)
+            var modelDir = parse.GetValue(model)!;
+            var (residency, reason) = memory.Choose(parse, modelDir);
+            if (residency == ModelResidency.Streamed)
+            {
+                // What a streamed model cannot do is refused before anything is loaded.
+                if (parse.GetValue(calibration.SelfGenerated) is not null)
+                    throw new ArgumentException($"The model is streamed ({reason}): --self-generated needs it in memory; give --calibration FILE.");
+                if (heal.Enabled(parse))
+                    throw new ArgumentException($"The model is streamed ({reason}): --heal-steps trains through the whole model in memory; prune without healing.");
+                if (ggufPath is not null)
+                    throw new ArgumentException($"The model is streamed ({reason}): --gguf writes from memory; save with --out and convert that folder with export-gguf where it fits.");
+            }
+            var (decoder, config, tokenizer) = CliModels.LoadAdapter(modelDir, residency, reason, context.Out);
+            using ((IDisposable)decoder)
             {
                 // Free space for the output, before calibration (the largest blocks assumed removed: never too strict).
                 if (outDir is not null) PrunedCheckpointWriter.CheckDiskSpace(parse.GetValue(model)!, parse.GetValue(blocks) * parse.GetValue(cuts), outDir);
@@ -107,12 +121,18 @@ internal static class PruneCommand
                 };
                 // Everything the model's config can decide is checked now, before calibration text is read or generated.
                 _ = options.ResolveBlocksPerCut(decoder.BlockCount);
-                calibration.CheckAgainst(parse, decoder.Config);
+                calibration.CheckAgainst(parse, config);
+                IProgress<ReplaceMe.Core.PruningProgress>? progress = null;
+                if (decoder is StreamedDecoderModel streamed)
+                {
+                    options = memory.Apply(parse, options, streamed, context.Out);
+                    progress = new BlockProgressPrinter(context.Out);
+                }
                 var (batches, source) = await calibration.LoadAsync(parse, decoder, tokenizer, ct).ConfigureAwait(false);
                 using var ownedBatches = batches;
                 options = options with { CalibrationSource = source };
                 var (fit, heldOut) = heal.Split(parse, batches);
-                using var result = new ReplaceMePruner().Prune(decoder, fit, options, cancellationToken: ct);
+                using var result = new ReplaceMePruner().Prune(decoder, fit, options, progress, cancellationToken: ct);
                 Print(context.Out, result);
                 var healed = heal.Enabled(parse)
                     ? heal.Run(parse, context.Out, result, parse.GetValue(model)!, fit, heldOut, options.Seed, ct)
