@@ -27,7 +27,7 @@ public static partial class TransformerLoader
 {
     /// <summary>
     /// Share of the memory budget the in-memory weights may take; the rest is left for activations, statistics and the fold.
-    /// (A whole-model prune measured about 1.6× the weights' size at its peak.)
+    /// (A whole-model prune of a Llama-3.2-1B-shaped checkpoint peaked at 1.73× its float32 weights: docs/benchmarks.md, "stream-prune".)
     /// </summary>
     public const double InMemoryWeightShare = 0.6;
 
