@@ -130,7 +130,9 @@ public class CosineLbfgsTests
         var (x, y, target) = Heteroscedastic(430);
         var options = new CosineOptions(BatchSize: 256, MaxRows: N, DiagnosticRows: 0) { Steps = 15 };
         var inMemory = Fit(new CosineEstimator(options), x, y, target, batches: 2, context: new EstimationContext(Seed: 1));
-        var spilled = Fit(new CosineEstimator(options), x, y, target, batches: 2, context: new EstimationContext(Seed: 1, MemoryBudgetBytes: 4096));
+        // The budget covers L-BFGS's full working set and 4 KB of rows: the rest spills.
+        long budget = CosineFit.WorkingBytesFor(D, 2, 256, 0, CosineLbfgs.Plan.Full) + 4096;
+        var spilled = Fit(new CosineEstimator(options), x, y, target, batches: 2, context: new EstimationContext(Seed: 1, MemoryBudgetBytes: budget));
 
         Assert.Contains(spilled.Report.Notes!, n => n.Contains("spilled", StringComparison.Ordinal));
         Assert.True(inMemory.Transform!.equal(spilled.Transform!).all().item<bool>());

@@ -63,6 +63,8 @@ public sealed class CosineEstimator : ITransformEstimator
     }
 
     /// <inheritdoc />
+    /// <exception cref="InsufficientMemoryBudgetException">L-BFGS (the default) and <see cref="EstimationContext.MemoryBudgetBytes"/> is below its
+    /// least working set at <paramref name="hiddenSize"/> (3 float32 correction pairs, the search's d×d state and one batch; docs/estimators.md, "L-BFGS memory").</exception>
     public ITransformFit Begin(BlockCut cut, int hiddenSize, EstimationContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

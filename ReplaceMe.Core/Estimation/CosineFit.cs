@@ -24,6 +24,7 @@ internal sealed class CosineFit : ITransformFit
     private readonly TokenRowStore _rows;
     private readonly DiagnosticSample _sample;
     private Device? _device;
+    private readonly CosineLbfgs.Plan? _plan; // L-BFGS only: the correction pairs the budget allows
     private CosineLbfgs.Outcome? _lbfgs; // the L-BFGS run's figures, for the notes
     private double? _scale; // the least-squares factor applied to T, for the notes
     private bool _disposed;
@@ -38,7 +39,29 @@ internal sealed class CosineFit : ITransformFit
         // One budget for everything this fit holds (docs/method.md, "Cosine memory"): the working memory of the
         // optimisation first, then the small diagnostic sample, and the stored rows get the rest (the remainder spills).
         long rowCap = options.RowCapFor(hiddenSize);
-        WorkingBytes = WorkingBytesFor(hiddenSize, widths.Length, (int)Math.Min(options.BatchSize, rowCap), options.Optimizer == CosineOptimizer.Lbfgs);
+        int batchRows = (int)Math.Min(options.BatchSize, rowCap);
+        if (options.Optimizer == CosineOptimizer.Lbfgs)
+        {
+            // L-BFGS keeps as many correction pairs, in as wide a dtype, as the budget allows (docs/estimators.md,
+            // "Cosine memory"); below the minimum the fit is refused before any row is stored.
+            _plan = CosineLbfgs.Plan.For(hiddenSize, context.MemoryBudgetBytes - BatchBytesFor(hiddenSize, widths.Length, batchRows));
+            if (_plan is null || WorkingBytesFor(hiddenSize, widths.Length, batchRows, options.DiagnosticRows, _plan) > context.MemoryBudgetBytes)
+            {
+                long need = WorkingBytesFor(hiddenSize, widths.Length, batchRows, options.DiagnosticRows, CosineLbfgs.Plan.Minimum);
+                long adam = WorkingBytesFor(hiddenSize, widths.Length, batchRows, options.DiagnosticRows);
+                throw new InsufficientMemoryBudgetException(
+                    $"The cosine estimator's L-BFGS optimiser needs at least {need:N0} bytes of working memory at hidden size {hiddenSize} " +
+                    $"({CosineLbfgs.MinHistory} float32 correction pairs and its d×d state, {batchRows}-row passes), but the memory budget " +
+                    $"(EstimationContext.MemoryBudgetBytes, from PruningOptions.MemoryBudgetBytes) is {context.MemoryBudgetBytes:N0} bytes. " +
+                    $"Raise the budget, or lower CosineOptions.BatchSize, or choose Optimizer = CosineOptimizer.Adam ({adam:N0} bytes).")
+                {
+                    BudgetBytes = context.MemoryBudgetBytes,
+                    RequiredBytes = need,
+                };
+            }
+            WorkingBytes = WorkingBytesFor(hiddenSize, widths.Length, batchRows, options.DiagnosticRows, _plan);
+        }
+        else WorkingBytes = WorkingBytesFor(hiddenSize, widths.Length, batchRows, options.DiagnosticRows);
         long left = Math.Max(0, context.MemoryBudgetBytes - WorkingBytes);
         long sampleBudget = Math.Min(left, DiagnosticSample.BytesFor(hiddenSize, options.DiagnosticRows));
         _sample = new DiagnosticSample(hiddenSize, options.DiagnosticRows, sampleBudget, context.Seed);
@@ -46,25 +69,40 @@ internal sealed class CosineFit : ITransformFit
     }
 
     /// <summary>
-    /// Bytes the optimisation needs besides the stored rows, counted against the budget: T, its gradient and Adam's two
-    /// moments (float32), the least-squares start (float64 sums and solve), one batch buffer and the batch's activations
-    /// and gradients, and the diagnostic evaluation's float64 batch. L-BFGS (<paramref name="lbfgs"/>) also keeps its
-    /// correction pairs and iterates in float64 (<see cref="CosineLbfgs"/>).
+    /// Bytes the optimisation needs besides the stored rows, counted against the budget: one batch buffer and the
+    /// batch's activations and gradients, the diagnostic evaluation's float64 batch, and the optimiser's state. For Adam
+    /// (<paramref name="lbfgs"/> omitted): T, its gradient and Adam's two moments (float32) and the least-squares start
+    /// (float64 sums and solve), all counted together. For L-BFGS: the search's working set
+    /// (<see cref="CosineLbfgs.Plan.BytesFor"/>: correction pairs, M, S, gradient, direction, the pass's T and its
+    /// gradient, the whitening), or the least-squares start or the diagnostic batch (with T) when larger: those run
+    /// before and after the search, not beside it.
     /// </summary>
-    internal static long WorkingBytesFor(int hiddenSize, int matrices, int batchRows, bool lbfgs = false)
+    internal static long WorkingBytesFor(int hiddenSize, int matrices, int batchRows, int diagnosticRows, CosineLbfgs.Plan? lbfgs)
     {
         long d = hiddenSize, square = d * d;
-        long optimiser = lbfgs
-            ? (2L * CosineLbfgs.History + 10) * square * sizeof(double) + 4 * square * sizeof(float) // pairs; S, g, direction, trial S and g, M, M⁻¹, eigh; float32 S, its grad, M and T
-            : 6 * square * sizeof(float);                           // T, grad, m, v, √v̂ and one temporary
+        long batch = BatchBytesFor(hiddenSize, matrices, batchRows);
+        long diagnostics = Math.Min(DiagnosticSample.EvaluationBatch, diagnosticRows) * d * sizeof(double) * 8; // x, y, target, X·T, Z, sums, squares
         long start = 6 * square * sizeof(double);                  // XᵀX, XᵀZ, identity, factor, solution, temporary
-        long batch = batchRows * d * sizeof(float) * (2L * matrices + 8); // buffer (+ device copy) and autograd's [n, d] tensors
-        long diagnostics = DiagnosticSample.EvaluationBatch * d * sizeof(double) * 8; // x, y, target, X·T, Z, sums, squares
-        return optimiser + start + batch + diagnostics;
+        return lbfgs is { } plan
+            ? batch + Math.Max(plan.BytesFor(hiddenSize), Math.Max(start, diagnostics + 2 * square * sizeof(double)))
+            : batch + diagnostics + start;
     }
 
-    /// <summary>Bytes of working memory counted against the budget before rows are stored (<see cref="WorkingBytesFor"/>).</summary>
+    /// <summary>One batch buffer (and its device copy) and autograd's <c>[n, d]</c> tensors of a batch.</summary>
+    internal static long BatchBytesFor(int hiddenSize, int matrices, int batchRows) => batchRows * (long)hiddenSize * sizeof(float) * (2L * matrices + 8);
+
+    /// <summary>Adam's working bytes (<see cref="WorkingBytesFor(int, int, int, int, CosineLbfgs.Plan?)"/> plus T, its gradient, the two moments and temporaries in float32).</summary>
+    internal static long WorkingBytesFor(int hiddenSize, int matrices, int batchRows, int diagnosticRows)
+        => WorkingBytesFor(hiddenSize, matrices, batchRows, diagnosticRows, lbfgs: null) + 6L * hiddenSize * hiddenSize * sizeof(float);
+
+    /// <summary>Bytes of working memory counted against the budget before rows are stored (<see cref="WorkingBytesFor(int, int, int, int, CosineLbfgs.Plan?)"/>).</summary>
     internal long WorkingBytes { get; }
+
+    /// <summary>L-BFGS only: the correction pairs the budget allowed (for tests and memory reports).</summary>
+    internal CosineLbfgs.Plan? LbfgsPlan => _plan;
+
+    /// <summary>L-BFGS only, after <see cref="Complete"/>: the search's figures, its ledger's peak bytes included (the transform is not kept).</summary>
+    internal CosineLbfgs.Outcome? LbfgsOutcome => _lbfgs;
 
     /// <summary>The row store (for tests and memory reports).</summary>
     internal TokenRowStore Rows => _rows;
@@ -184,7 +222,7 @@ internal sealed class CosineFit : ITransformFit
     private (Tensor Transform, List<double> Curve, int Steps) RunLbfgs(Tensor start, int steps, int chunkRows, Device device, CancellationToken cancellationToken)
     {
         var logger = _context.Logger;
-        var search = new CosineLbfgs(_rows, _options.Loss, chunkRows, device);
+        var search = new CosineLbfgs(_rows, _options.Loss, chunkRows, device, _plan!.Value);
         int every = Math.Max(1, (steps + CosineOptions.LossCurvePoints - 1) / CosineOptions.LossCurvePoints);
         var outcome = search.Run(start, steps, _options.Tolerance, (iteration, loss) =>
         {
@@ -261,8 +299,9 @@ internal sealed class CosineFit : ITransformFit
         var notes = new List<string>();
         if (_lbfgs is { } run)
         {
-            notes.Add($"loss {_options.Loss}, init {_options.Init}, full-batch L-BFGS (memory {CosineLbfgs.History}, whitened by the weighted Gram matrix): "
+            notes.Add($"loss {_options.Loss}, init {_options.Init}, full-batch L-BFGS (memory {_plan!.Value.History} {(_plan.Value.Float32Pairs ? "float32" : "float64")} pairs, whitened by the weighted Gram matrix): "
                 + $"{run.Losses.Count - 1} iterations ({(run.Converged ? $"converged: last drop < {_options.Tolerance:G3}" : "iteration limit")}), {run.Evaluations} passes over the rows in chunks of {Math.Min(_options.BatchSize, _rows.RowsStored)}");
+            notes.Add($"L-BFGS working set peak {run.PeakBytes} bytes of d×d tensors (planned {_plan.Value.BytesFor(_hiddenSize)})");
             notes.Add($"loss curve: full-batch loss at the start and every {Math.Max(1, (run.Losses.Count - 1 + CosineOptions.LossCurvePoints - 1) / CosineOptions.LossCurvePoints)} iterations, and at the end");
         }
         else

@@ -47,6 +47,13 @@ internal static class HeldScalars
         return a.add(b, s);
     }
 
+    /// <summary>In place <c>x ← x + alpha·b</c> (<paramref name="b"/> may have a narrower floating dtype); returns <paramref name="x"/>.</summary>
+    public static Tensor AddScaledInPlace(Tensor x, Tensor b, double alpha)
+    {
+        using var s = alpha.ToScalar();
+        return x.add_(b, s);
+    }
+
     /// <summary><c>x + value</c>.</summary>
     public static Tensor Plus(Tensor x, double value)
     {

@@ -15,6 +15,7 @@ internal static class BenchmarkCatalog
         new StreamPruneBenchmark(),
         new StreamingPruneBenchmark(),
         new CosineMemoryBenchmark(),
+        new CosineMemoryBenchmark(lbfgs: true),
         new CosineQualityBenchmark(),
         new HealingQualityBenchmark(),
     ];
