@@ -94,6 +94,33 @@ public class ReplaceMePrunerTests
     }
 
     [Fact]
+    public void A_cosine_budget_below_the_LBFGS_minimum_is_refused_before_the_first_pass()
+    {
+        using var model = new ToyAdapter(blocks: 6, d: 8, dff: 16, vocab: 40, seed: 13);
+        var batches = Batches(Sequences(12, 9, 40, 4), 4);
+        var probe = Batches(Sequences(4, 7, 40, 5), 4)[0];
+        var before = model.Logits(probe.InputIds, probe.AttentionMask);
+        var stages = new List<string>();
+        var options = new PruningOptions { BlocksPerCut = 1, Estimator = new CosineEstimator(new CosineOptions()), MemoryBudgetBytes = 1000 };
+
+        var ex = Assert.Throws<InsufficientMemoryBudgetException>(() =>
+            new ReplaceMePruner().Prune(model, batches, options, new Recorder(p => stages.Add(p.Stage))));
+
+        Assert.Equal(1000, ex.BudgetBytes);
+        Assert.True(ex.RequiredBytes > 1000);
+        Assert.Empty(stages);                                   // no pass started
+        Assert.Equal(6, model.BlockCount);
+        Assert.Equal(0, MaxAbsDiff(before, model.Logits(probe.InputIds, probe.AttentionMask)));
+        DisposeAll(batches);
+        probe.Dispose();
+    }
+
+    private sealed class Recorder(Action<PruningProgress> report) : IProgress<PruningProgress>
+    {
+        public void Report(PruningProgress value) => report(value);
+    }
+
+    [Fact]
     public void Bad_requests_are_refused_with_clear_errors()
     {
         using var model = new ToyAdapter(blocks: 4, d: 8, dff: 16, vocab: 40, seed: 14);

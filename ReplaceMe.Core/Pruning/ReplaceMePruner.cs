@@ -100,6 +100,11 @@ public sealed class ReplaceMePruner
         var fingerprint = CalibrationBatches.Fingerprint(calibration);
         var context = new EstimationContext(options.EstimationDevice ?? model.Device, options.Seed, options.MemoryBudgetBytes, logger, progress);
         var timings = new Dictionary<string, TimeSpan>();
+        // The cosine fit checks its memory budget when it begins (its L-BFGS working set has a minimum): begin one here,
+        // before any pass, so a budget it cannot work in fails at once rather than after the profile pass. Nothing is
+        // allocated until rows arrive.
+        if (estimator is CosineEstimator)
+            using (estimator.Begin(new BlockCut(1, 1 + n), model.HiddenSize, context)) { }
         // Every stage sees the model through this view: removals wait until every cut is fitted (all-or-nothing), and
         // the blocks run are counted.
         var staged = new StagedModel(model);

@@ -58,7 +58,8 @@ internal sealed class MemoryArgs
     /// The pruning options of a streamed run: block-major passes; with a budget, what is left after one block in float32
     /// (twice: resident and being converted), the float64 fold of a down-projection, the pinned down-projection with its
     /// saved copy and a runtime reserve goes one third to the hidden-state store and one third to the profile pass's
-    /// candidate statistics (the rest is headroom); without a budget the library defaults stay.
+    /// candidate statistics (the rest is headroom), and the estimator's memory budget is capped at that third too; without
+    /// a budget the library defaults stay.
     /// </summary>
     public PruningOptions Apply(ParseResult parse, PruningOptions options, StreamedDecoderModel model, TextWriter output)
     {
@@ -70,7 +71,13 @@ internal sealed class MemoryArgs
         long left = Math.Max(0, budget - reserve);
         if (left == 0)
             output.WriteLine($"warning: --max-memory {CliSizes.Format(budget)} is below one block's working set ({CliSizes.Format(reserve)}): hidden states spill to disk and every cut is fitted in a pass of its own");
-        return options with { HiddenStateBudgetBytes = left / 3, StatisticsBudgetBytes = left / 3 };
+        // The estimator's own budget (the cosine fit's rows and L-BFGS state, live during a fit pass beside the hidden
+        // states) is the statistics' third, never more than the library default: --max-memory bounds it too.
+        return options with
+        {
+            HiddenStateBudgetBytes = left / 3, StatisticsBudgetBytes = left / 3,
+            MemoryBudgetBytes = Math.Min(options.MemoryBudgetBytes, left / 3),
+        };
     }
 }
 
