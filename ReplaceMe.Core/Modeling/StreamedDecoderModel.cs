@@ -20,7 +20,8 @@ namespace ReplaceMe.Core.Modeling;
 /// <see cref="GetDownProjection"/>. <see cref="Embed"/> reads only the embedding rows of the batch's token ids;
 /// <see cref="Head"/> reads the LM head (or the tied embedding) in chunks of rows. Nothing of size O(model) is ever held.</para>
 /// <para>Running the batches one after the other through every block re-reads every block per batch: correct for every
-/// feature, and the block-major passes of the pruning pipeline avoid it where they can.</para>
+/// feature, and the block-major passes of the pruning pipeline and of <c>ModelEvaluator</c> (with a chunk-major LM head)
+/// avoid it where they can.</para>
 /// <para><see cref="GetDownProjection"/> returns a <see cref="Linear"/> that stays resident for the model's lifetime (a
 /// pinned override): in-place changes to it (folding a transform, restoring saved weights) are what later runs of that
 /// block use. <see cref="RemoveBlocks"/> only renumbers. The pruned checkpoint of a pruning result on this model is
