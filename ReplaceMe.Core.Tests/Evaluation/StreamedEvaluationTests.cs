@@ -53,6 +53,12 @@ public class StreamedEvaluationTests
         Assert.Contains(reports, p => p.Message is { } m && m.StartsWith("block 6/6: test pass, ETA ", StringComparison.Ordinal));
         Assert.Contains(reports, p => p.Message is { } m && m.StartsWith("LM head chunk 8/8: test pass, ETA ", StringComparison.Ordinal));
         Assert.Empty(Directory.EnumerateFileSystemEntries(spill));                    // the spill file went with the pass
+
+        // Cancelled in the head step, with every state spilled: nothing is left in the spill folder.
+        using var cts = new CancellationTokenSource();
+        var cancelAt = new SynchronousProgress(p => { if (p.Message?.StartsWith("LM head chunk 2/", StringComparison.Ordinal) == true) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => TokenScorer.Score(streamed, rows, 0, options, "test pass", null, cancelAt, cts.Token));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(spill));
     }
 
     [Fact]

@@ -42,6 +42,8 @@ internal static class BlockMajorScorer
     {
         var results = new RowScore[rows.Count];
         if (rows.Count == 0) return results;
+        // With every block removed there is no block pass to park the final rows after: the head alone, batch by batch.
+        if (model.BlockCount == 0) return TokenScorer.Score(model, rows, padId, batchSize, side, null, cancellationToken);
         var groups = TokenScorer.Batches(rows, batchSize);
         using var batches = new TokenBatchList(groups.Select(g => TokenBatch.FromSequences(g.Select(i => rows[i].Tokens).ToArray(), padId, side)));
         var plans = new Plan[groups.Count];
