@@ -66,15 +66,25 @@ public class StreamingCliTests
     }
 
     [Fact]
-    public void Evaluate_streamed_prints_the_same_table_as_in_memory()
+    public void Evaluate_streamed_prints_block_progress_and_the_same_table_as_in_memory()
     {
         using var dir = TestPaths.NewTempDir();
         var text = CalibrationFile(dir);
+        var spill = Directory.CreateDirectory(dir.Combine("spill")).FullName;
         var (code, memory, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--text", text, "--batch-size", "4");
         Assert.True(code == 0, err);
-        (code, var streamed, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--text", text, "--batch-size", "4", "--max-memory", "40MB");
+        // 40 MB is below the working set: the evaluation's hidden states spill to --spill-dir and the result is the same.
+        (code, var streamed, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--text", text, "--batch-size", "4", "--max-memory", "40MB", "--spill-dir", spill);
         Assert.True(code == 0, err);
         Assert.Contains("model: streamed block by block", err);
+        Assert.Contains("block 6/6: perplexity of calib, ETA ", err);                    // block-major, per corpus and task
+        Assert.Contains("block 6/6: cloze task calib-lastword, ETA ", err);
+        Assert.Contains("LM head chunk 1/1: perplexity of calib, ETA ", err);
+        Assert.Contains("hidden states spill to disk", err);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(spill));
         Assert.Equal(memory, streamed);
+        (code, _, err) = CliRun.Run("evaluate", "--model", Fixture.ModelDir, "--text", text, "--spill-dir", spill);
+        Assert.Equal(1, code);
+        Assert.Contains("--spill-dir is used only when a model is streamed", err);
     }
 }

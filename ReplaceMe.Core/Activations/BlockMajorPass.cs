@@ -35,10 +35,11 @@ internal static class BlockMajorPass
     /// <param name="passName">Words for the progress line ("calibration pass").</param>
     /// <param name="progress">One report per block, with an ETA from the mean time per block so far.</param>
     /// <param name="cancellationToken">Checked before every (block, batch) step; the spill file goes with the store.</param>
+    /// <param name="afterPass">Runs after the last block, before the store is disposed: reads what the observer parked.</param>
     public static void Run(
         ITransformerAdapter model, IReadOnlyList<TokenBatch> batches, int endBlock, Func<int, bool> captureAt,
         Action<int, int, DecoderState, BlockActivations?, HiddenStateStore> afterBlock, long extraBytes, BlockMajorSettings settings, string stage, string passName,
-        IProgress<PruningProgress>? progress, CancellationToken cancellationToken)
+        IProgress<PruningProgress>? progress, CancellationToken cancellationToken, Action<HiddenStateStore>? afterPass = null)
     {
         using var store = new HiddenStateStore(settings.RamBudgetBytes, settings.SpillDirectory, settings.SpillDType);
         int elementSize = model.DType switch { ScalarType.Float64 => 8, ScalarType.Float32 => 4, _ => 2 };
@@ -66,6 +67,7 @@ internal static class BlockMajorPass
             progress?.Report(new PruningProgress(stage, (k + 1.0) / endBlock, k,
                 Message: string.Create(CultureInfo.InvariantCulture, $"block {k + 1}/{endBlock}: {passName}, ETA {Format(eta)}")));
         }
+        afterPass?.Invoke(store);
     }
 
     /// <summary>"3m10s", "45s", "1h02m".</summary>

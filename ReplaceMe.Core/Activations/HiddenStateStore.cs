@@ -122,8 +122,22 @@ internal sealed class HiddenStateStore : IDisposable
             return kept;
         }
         if (!_spilled.Remove(key, out var s)) throw new KeyNotFoundException($"Hidden state {key} is not stored.");
+        return ReadSpilled(s.Offset, s.Shape, s.DType, s.Device);
+    }
+
+    /// <summary>A copy of the hidden state stored under <paramref name="key"/>, which stays stored (the caller owns the
+    /// returned tensor: an alias of the RAM tensor, or the spilled rows read back).</summary>
+    public Tensor Read(int key)
+    {
+        if (_ram.TryGetValue(key, out var kept)) return kept.alias();
+        if (!_spilled.TryGetValue(key, out var s)) throw new KeyNotFoundException($"Hidden state {key} is not stored.");
+        return ReadSpilled(s.Offset, s.Shape, s.DType, s.Device);
+    }
+
+    private Tensor ReadSpilled(long offset, long[] shape, ScalarType dtype, Device device)
+    {
         using var scope = NewDisposeScope();
-        var rows = empty(s.Shape, _spillType, device: CPU);
+        var rows = empty(shape, _spillType, device: CPU);
         var flat = rows.view(-1);
         long chunk = Math.Max(1, (64L << 20) / rows.ElementSize);
         for (long start = 0; start < flat.numel(); start += chunk)
@@ -132,12 +146,12 @@ internal sealed class HiddenStateStore : IDisposable
             var span = flat.narrow(0, start, n).bytes;
             for (int done = 0; done < span.Length;)
             {
-                int got = RandomAccess.Read(_file!, span[done..], s.Offset + start * rows.ElementSize + done);
+                int got = RandomAccess.Read(_file!, span[done..], offset + start * rows.ElementSize + done);
                 if (got <= 0) throw new IOException($"The spill file in '{_spillDirectory}' ended early: it was truncated while in use.");
                 done += got;
             }
         }
-        return rows.to(s.DType, s.Device).MoveToOuterDisposeScope();
+        return rows.to(dtype, device).MoveToOuterDisposeScope();
     }
 
     private SafeFileHandle File()

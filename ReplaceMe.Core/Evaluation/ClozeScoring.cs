@@ -22,9 +22,9 @@ internal static class ClozeScoring
             var (ctx, cont) = ContinuationEncoder.Encode(tokenizer, item.Context, item.Target, options.AddBos);
             return ContinuationEncoder.Row(ctx, cont, options.MaxLength);
         }).ToList();
-        var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options.BatchSize, options.PaddingSide,
+        var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options, $"cloze task {task.Name}",
             done => progress?.Report(new PruningProgress("evaluate", (double)done / rows.Count, Message: $"{task.Name}: {done}/{rows.Count} items")),
-            cancellationToken);
+            progress, cancellationToken);
 
         var hits = scores.Select(s => s.Greedy ? 1.0 : 0.0).ToArray();
         var logProbs = scores.Select(s => s.LogProb).ToArray();

@@ -55,6 +55,17 @@ public sealed record EvaluationOptions
     /// <summary>Evaluate only the first N items of each task (null: all).</summary>
     public int? Limit { get; init; }
 
+    /// <summary>
+    /// RAM for the hidden states of the evaluation batches between two blocks when a
+    /// <see cref="Modeling.StreamedDecoderModel"/> is evaluated block-major (docs/streaming.md); beyond it they spill to
+    /// <see cref="SpillDirectory"/> (float32, exact). Default 1 GiB. Unused for a model in memory.
+    /// </summary>
+    public long HiddenStateBudgetBytes { get; init; } = 1L << 30;
+
+    /// <summary>Folder of the spill file of a streamed model's block-major evaluation (unlinked at once; nothing stays
+    /// behind); null uses the system's temporary folder. Its free space is checked before the pass.</summary>
+    public string? SpillDirectory { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
@@ -64,6 +75,8 @@ public sealed record EvaluationOptions
             throw new ArgumentException($"Stride must be in [1, MaxLength={MaxLength}] (got {s}).", nameof(Stride));
         if (Shots < 0) throw new ArgumentException($"Shots must be 0 or more (got {Shots}).", nameof(Shots));
         if (Limit is { } l && l < 1) throw new ArgumentException($"Limit must be at least 1 (got {l}).", nameof(Limit));
+        if (HiddenStateBudgetBytes < 0)
+            throw new ArgumentException($"HiddenStateBudgetBytes must be 0 or more (got {HiddenStateBudgetBytes}).", nameof(HiddenStateBudgetBytes));
         ArgumentNullException.ThrowIfNull(FewShotSeparator);
     }
 }

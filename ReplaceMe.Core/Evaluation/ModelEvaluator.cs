@@ -11,6 +11,8 @@ namespace ReplaceMe.Core.Evaluation;
 /// <summary>
 /// Evaluates any <see cref="ITransformerAdapter"/> with its tokenizer: perplexity on text, multiple-choice
 /// log-likelihood tasks (acc, acc_norm) and last-word cloze tasks, in batches on the model's device, without gradients.
+/// A <see cref="StreamedDecoderModel"/> is evaluated block-major with a chunk-major LM head, so each block and each head
+/// chunk is read once per corpus or task (<see cref="EvaluationOptions.HiddenStateBudgetBytes"/>, docs/streaming.md).
 /// </summary>
 public sealed partial class ModelEvaluator
 {

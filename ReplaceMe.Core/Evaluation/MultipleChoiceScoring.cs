@@ -28,9 +28,9 @@ internal static class MultipleChoiceScoring
             }
         }
 
-        var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options.BatchSize, options.PaddingSide,
+        var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options, $"multiple-choice task {task.Name}",
             done => progress?.Report(new PruningProgress("evaluate", (double)done / rows.Count, Message: $"{task.Name}: {done}/{rows.Count} requests")),
-            cancellationToken);
+            progress, cancellationToken);
 
         var outcomes = new ChoiceOutcome[items.Length];
         int next = 0;

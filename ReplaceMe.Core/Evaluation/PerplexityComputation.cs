@@ -31,9 +31,9 @@ internal static class PerplexityComputation
         if (rows.Count == 0)
             throw new ArgumentException($"Corpus '{corpus}': no document has two or more tokens, so there is nothing to score ({skipped} skipped).", nameof(documents));
 
-        var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options.BatchSize, options.PaddingSide,
+        var scores = TokenScorer.Score(model, rows, tokenizer.PadId, options, $"perplexity of {corpus}",
             done => progress?.Report(new PruningProgress("evaluate", (double)done / rows.Count, Message: $"{corpus}: perplexity window {done}/{rows.Count}")),
-            cancellationToken);
+            progress, cancellationToken);
         double nll = 0;
         long tokens = 0;
         var perSequenceNll = new double[sequences.Count];

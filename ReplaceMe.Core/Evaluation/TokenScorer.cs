@@ -1,5 +1,7 @@
+using ReplaceMe.Core.Activations;
 using ReplaceMe.Core.Checkpoints;
 using ReplaceMe.Core.Modeling;
+using ReplaceMe.Core.Runtime;
 using ReplaceMe.Core.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,28 +17,65 @@ internal readonly record struct RowScore(double LogProb, int Count, bool Greedy)
 
 /// <summary>
 /// The one place that runs the model for evaluation: batches rows (longest first), pads them, runs
-/// Embed → all blocks → Head, and gathers float32 log-softmax values of the scored tokens, summed in float64.
+/// Embed → all blocks → Head, and scores the float32 logits: log-probabilities of the scored tokens with the
+/// log-sum-exp in float64, summed in float64.
+/// A <see cref="StreamedDecoderModel"/> is scored block-major instead (<see cref="BlockMajorScorer"/>): same batches,
+/// same scores, each block and each LM-head chunk read once.
 /// </summary>
 internal static class TokenScorer
 {
+    /// <summary>Scores <paramref name="rows"/>: block-major for a streamed model, batch-major otherwise.</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="rows">Rows to score.</param>
+    /// <param name="padId">Padding token id.</param>
+    /// <param name="options">Batch size, padding side, and the hidden-state budget and spill folder of a block-major run.</param>
+    /// <param name="passName">Words for the per-block progress lines of a block-major run ("perplexity of wiki").</param>
+    /// <param name="rowsDone">Rows scored so far (batch-major: after every batch; block-major: once at the end).</param>
+    /// <param name="progress">Block-major only: one report per block and per LM-head chunk, with an ETA.</param>
+    /// <param name="cancellationToken">Checked before every batch (block-major: every step).</param>
+    public static RowScore[] Score(
+        ITransformerAdapter model, IReadOnlyList<ScoreRow> rows, int padId, EvaluationOptions options, string passName,
+        Action<int>? rowsDone, IProgress<PruningProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (model is not StreamedDecoderModel streamed)
+            return Score(model, rows, padId, options.BatchSize, options.PaddingSide, rowsDone, cancellationToken);
+        var settings = new BlockMajorSettings(options.HiddenStateBudgetBytes, options.SpillDirectory, ScalarType.Float32);
+        var scores = BlockMajorScorer.Score(streamed, rows, padId, options.BatchSize, options.PaddingSide, settings, passName, progress, cancellationToken);
+        rowsDone?.Invoke(rows.Count);
+        return scores;
+    }
+
+    /// <summary>Batch-major scoring: each batch runs through every block and the head before the next batch starts.</summary>
     public static RowScore[] Score(
         ITransformerAdapter model, IReadOnlyList<ScoreRow> rows, int padId, int batchSize, PaddingSide side,
         Action<int>? rowsDone, CancellationToken cancellationToken)
     {
         var results = new RowScore[rows.Count];
-        // Longest first: similar lengths share a batch, so little compute goes to padding.
-        var order = Enumerable.Range(0, rows.Count).OrderByDescending(i => rows[i].Tokens.Count).ThenBy(i => i).ToArray();
         int done = 0;
-        for (int start = 0; start < order.Length; start += batchSize)
+        foreach (var chunk in Batches(rows, batchSize))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var chunk = order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();
             ScoreBatch(model, rows, chunk, padId, side, results);
             done += chunk.Length;
             rowsDone?.Invoke(done);
         }
         return results;
     }
+
+    /// <summary>The row indices of each batch: longest rows first, so similar lengths share a batch and little compute goes to padding.</summary>
+    internal static List<int[]> Batches(IReadOnlyList<ScoreRow> rows, int batchSize)
+    {
+        var order = Enumerable.Range(0, rows.Count).OrderByDescending(i => rows[i].Tokens.Count).ThenBy(i => i).ToArray();
+        var batches = new List<int[]>();
+        for (int start = 0; start < order.Length; start += batchSize)
+            batches.Add(order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray());
+        return batches;
+    }
+
+    /// <summary>The error for a non-finite log-probability of <paramref name="target"/> in row <paramref name="row"/>.</summary>
+    internal static NonFiniteOutputException NonFinite(ITransformerAdapter model, long target, int row, double value) =>
+        new($"The model's log-probability of token {target} in evaluated sequence {row} is " +
+            $"{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}: its weights contain NaN/Inf or the compute dtype {model.DType} overflowed (try float32).");
 
     private static void ScoreBatch(ITransformerAdapter model, IReadOnlyList<ScoreRow> rows, int[] chunk, int padId, PaddingSide side, RowScore[] results)
     {
@@ -66,12 +105,22 @@ internal static class TokenScorer
         model.RunBlocks(state, 0, model.BlockCount);
         var logits = model.Head(state);                                        // [B, T, V]
         var predicting = logits.narrow(1, 0, width - 1).to_type(ScalarType.Float32); // [B, T-1, V]
-        var logProbs = predicting.log_softmax(-1);                             // [B, T-1, V]
         var target = torch.tensor(targets, [b, width - 1], ScalarType.Int64, model.Device);
-        var gathered = logProbs.gather(-1, target.unsqueeze(-1)).squeeze(-1);  // [B, T-1]
-        var isArgmax = logProbs.argmax(-1).eq(target);                         // [B, T-1]
-        var values = gathered.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
-        var hits = isArgmax.cpu().data<bool>().ToArray();
+        // log p = logit − logsumexp, with the logsumexp in float64 one sequence at a time: LibTorch's float32
+        // log_softmax on the CPU is off by a few 1e-6 per token at a 32000-token vocabulary (always the same way),
+        // which would bias the perplexity. The float32 logits are what is scored, as before.
+        var values = new double[b * (width - 1)];
+        var hits = new bool[b * (width - 1)];
+        for (int r = 0; r < b; r++)
+        {
+            using var rowScope = torch.NewDisposeScope();
+            var row = predicting[r].to_type(ScalarType.Float64);                    // [T-1, V]
+            var rowTarget = target[r].unsqueeze(-1);                               // [T-1, 1]
+            var logProb = HeldScalars.AddScaled(row.gather(-1, rowTarget).squeeze(-1), row.logsumexp(-1), -1.0); // [T-1]
+            var hit = row.argmax(-1).eq(target[r]);                                // [T-1]
+            logProb.cpu().data<double>().CopyTo(values, r * (width - 1));
+            hit.cpu().data<bool>().CopyTo(hits, r * (width - 1));
+        }
 
         for (int r = 0; r < b; r++)
         {
@@ -82,9 +131,7 @@ internal static class TokenScorer
             {
                 if (!scored[p]) continue; // padding and unscored context: their logits may be anything
                 if (!double.IsFinite(values[p]))
-                    throw new NonFiniteOutputException(
-                        $"The model's log-probability of token {targets[p]} in evaluated sequence {chunk[r]} is " +
-                        $"{values[p].ToString(System.Globalization.CultureInfo.InvariantCulture)}: its weights contain NaN/Inf or the compute dtype {model.DType} overflowed (try float32).");
+                    throw NonFinite(model, targets[p], chunk[r], values[p]);
                 sum += values[p];
                 count++;
                 greedy &= hits[p];

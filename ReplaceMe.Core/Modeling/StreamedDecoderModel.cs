@@ -20,7 +20,8 @@ namespace ReplaceMe.Core.Modeling;
 /// <see cref="GetDownProjection"/>. <see cref="Embed"/> reads only the embedding rows of the batch's token ids;
 /// <see cref="Head"/> reads the LM head (or the tied embedding) in chunks of rows. Nothing of size O(model) is ever held.</para>
 /// <para>Running the batches one after the other through every block re-reads every block per batch: correct for every
-/// feature, and the block-major passes of the pruning pipeline avoid it where they can.</para>
+/// feature, and the block-major passes of the pruning pipeline and of <c>ModelEvaluator</c> (with a chunk-major LM head)
+/// avoid it where they can.</para>
 /// <para><see cref="GetDownProjection"/> returns a <see cref="Linear"/> that stays resident for the model's lifetime (a
 /// pinned override): in-place changes to it (folding a transform, restoring saved weights) are what later runs of that
 /// block use. <see cref="RemoveBlocks"/> only renumbers. The pruned checkpoint of a pruning result on this model is
@@ -246,21 +247,44 @@ public sealed partial class StreamedDecoderModel : ITransformerAdapter, IDisposa
         ArgumentNullException.ThrowIfNull(state);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        string name = Config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
         var normed = _finalNorm.forward(state.Hidden);                                  // [B, T, d]
-        long vocab = Config.VocabSize, rowBytes = (long)Config.HiddenSize * ElementSize(DType);
-        long chunk = Math.Max(1, HeadChunkBytes / rowBytes);
+        long vocab = Config.VocabSize, chunk = HeadChunkRows;
         var parts = new List<Tensor>();
         for (long first = 0; first < vocab; first += chunk)
         {
-            long n = Math.Min(chunk, vocab - first);
-            using var stored = _tensors.ReadRows(name, first, n);
-            var weight = stored.to(DType, Device);                                    // [n, d]
-            CheckFinite(weight, name);
+            using var weight = ReadHeadChunk(first, Math.Min(chunk, vocab - first));     // [n, d]
             parts.Add(nn.functional.linear(normed, weight));                            // [B, T, n]
-            weight.Dispose();
         }
         return cat(parts, -1).MoveToOuterDisposeScope();                               // [B, T, vocab]
+    }
+
+    /// <summary>Rows of the LM head per chunk read by <see cref="Head"/> and <see cref="ReadHeadChunk"/> (from <see cref="HeadChunkBytes"/>).</summary>
+    internal long HeadChunkRows => Math.Max(1, HeadChunkBytes / ((long)Config.HiddenSize * ElementSize(DType)));
+
+    /// <summary>Times a chunk of the LM head (or tied embedding) was read (for tests and diagnostics).</summary>
+    internal int HeadChunkReads { get; private set; }
+
+    /// <summary>The final RMSNorm applied to <paramref name="hidden"/> (<c>[…, d]</c>): what <see cref="Head"/> multiplies by the LM head.</summary>
+    internal Tensor FinalNorm(Tensor hidden)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var noGrad = no_grad();
+        return _finalNorm.forward(hidden);
+    }
+
+    /// <summary>Rows <c>[first, first + count)</c> of the LM head (or the tied embedding), read from the checkpoint,
+    /// converted to the compute dtype and device and checked for NaN/Inf: <c>[count, d]</c>, owned by the caller.</summary>
+    internal Tensor ReadHeadChunk(long first, long count)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        string name = Config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using var stored = _tensors.ReadRows(name, first, count);
+        var weight = stored.to(DType, Device);
+        CheckFinite(weight, name);
+        HeadChunkReads++;
+        return weight.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>

@@ -14,6 +14,7 @@ internal static class BenchmarkCatalog
         new StreamingRewriteBenchmark(),
         new StreamPruneBenchmark(),
         new StreamingPruneBenchmark(),
+        new StreamEvaluateBenchmark(),
         new CosineMemoryBenchmark(),
         new CosineMemoryBenchmark(lbfgs: true),
         new CosineQualityBenchmark(),

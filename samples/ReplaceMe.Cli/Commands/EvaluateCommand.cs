@@ -33,7 +33,7 @@ internal static class EvaluateCommand
             model, baseline, text, tasks, fewShot, shots, limit, json, batch, maxLength, stride, threads,
         };
         var memory = new MemoryArgs();
-        memory.AddTo(command, spill: false);
+        memory.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
         {
             try
@@ -44,6 +44,7 @@ internal static class EvaluateCommand
                 {
                     Streaming = parse.GetValue(memory.Streaming),
                     MaxMemory = memory.Budget(parse),
+                    SpillDir = parse.GetValue(memory.SpillDir),
                 };
                 using var threadScope = CliOptions.UseThreads(parse, threads);
                 return Task.FromResult(Run(context, request, cancellationToken));
@@ -64,8 +65,11 @@ internal static class EvaluateCommand
         /// <summary>--streaming: run every model evaluated block by block.</summary>
         public bool Streaming { get; init; }
 
-        /// <summary>--max-memory: stream a model whose weights do not fit it.</summary>
+        /// <summary>--max-memory: stream a model whose weights do not fit it, and size a streamed evaluation's hidden-state store to it.</summary>
         public long? MaxMemory { get; init; }
+
+        /// <summary>--spill-dir: folder of a streamed evaluation's spilled hidden states.</summary>
+        public string? SpillDir { get; init; }
     }
 
     private static int Run(CliContext context, EvaluateRequest request, CancellationToken cancellationToken)
@@ -77,9 +81,14 @@ internal static class EvaluateCommand
         if (request.Baseline is { } baselineDir) CheckModel(baselineDir, request, "--baseline");
         CheckModel(request.Model, request, "--model");
 
+        var modelResidency = Residency(request.Model, request);
+        var baselineResidency = request.Baseline is { } baseDir ? Residency(baseDir, request) : modelResidency;
+        if (request.SpillDir is not null && modelResidency.Residency != ModelResidency.Streamed && baselineResidency.Residency != ModelResidency.Streamed)
+            throw new ArgumentException($"--spill-dir is used only when a model is streamed, but it is loaded in memory ({modelResidency.Reason}); drop --spill-dir or add --streaming.");
+
         var (modelName, baselineName) = Names(request.Model, request.Baseline);
-        ModelScores? original = request.Baseline is { } b ? EvaluateModel(context, b, baselineName, suite, request, cancellationToken) : null;
-        var scores = EvaluateModel(context, request.Model, modelName, suite, request, cancellationToken);
+        ModelScores? original = request.Baseline is { } b ? EvaluateModel(context, b, baselineName, baselineResidency, suite, request, cancellationToken) : null;
+        var scores = EvaluateModel(context, request.Model, modelName, modelResidency, suite, request, cancellationToken);
 
         var report = original is null ? RetentionReport.Create(scores, []) : RetentionReport.Create(original, [scores]);
         context.Out.Write(report.ToText());
@@ -104,12 +113,15 @@ internal static class EvaluateCommand
         _ = TokenizerLoader.Load(dir); // cheap, and a missing tokenizer is reported now
     }
 
-    private static ModelScores EvaluateModel(CliContext context, string dir, string name, EvaluationSuite suite, EvaluateRequest request, CancellationToken cancellationToken)
+    private static (ModelResidency Residency, string Reason) Residency(string dir, EvaluateRequest request) =>
+        request.Streaming ? (ModelResidency.Streamed, "--streaming")
+        : request.MaxMemory is long budget ? (TransformerLoader.Choose(dir, null, ModelResidency.Auto, budget, out var why), why)
+        : (ModelResidency.InMemory, "no --max-memory");
+
+    private static ModelScores EvaluateModel(CliContext context, string dir, string name, (ModelResidency Residency, string Reason) choice,
+        EvaluationSuite suite, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var (residency, reason) = request.Streaming ? (ModelResidency.Streamed, "--streaming")
-            : request.MaxMemory is long budget ? (TransformerLoader.Choose(dir, null, ModelResidency.Auto, budget, out var why), why)
-            : (ModelResidency.InMemory, "no --max-memory");
-        var (model, config, tokenizer) = CliModels.LoadAdapter(dir, residency, reason, context.Error);
+        var (model, config, tokenizer) = CliModels.LoadAdapter(dir, choice.Residency, choice.Reason, context.Error);
         using var owned = (IDisposable)model;
         var options = new EvaluationOptions
         {
@@ -119,8 +131,16 @@ internal static class EvaluateCommand
             Shots = request.Shots,
             Limit = request.Limit,
         };
+        IProgress<ReplaceMe.Core.PruningProgress>? progress = null;
+        if (model is StreamedDecoderModel streamed)
+        {
+            // Block-major: each block, then each LM-head chunk, is read once per corpus or task; progress goes to stderr
+            // beside the other status lines, so the report on stdout is the same as for the model in memory.
+            options = MemoryArgs.ApplyEvaluation(request.MaxMemory, request.SpillDir, options, streamed, context.Error);
+            progress = new BlockProgressPrinter(context.Error);
+        }
         context.Error.WriteLine($"evaluating {name} ({model.BlockCount} blocks)…");
-        return new ModelEvaluator(model, tokenizer, options).Evaluate(name, suite, cancellationToken: cancellationToken);
+        return new ModelEvaluator(model, tokenizer, options).Evaluate(name, suite, progress, cancellationToken);
     }
 
     private static EvaluationSuite BuildSuite(EvaluateRequest request)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ReplaceMe.Core.Evaluation;
 using ReplaceMe.Core.Modeling;
 using ReplaceMe.Core.Pruning;
 
@@ -13,6 +14,9 @@ internal sealed class MemoryArgs
 {
     /// <summary>Bytes kept back in a streamed run for .NET, LibTorch and transient tensors.</summary>
     private const long RuntimeReserveBytes = 512L << 20;
+
+    /// <summary>Size of one LM-head chunk a streamed model reads (<c>StreamedDecoderModel.HeadChunkBytes</c>' default).</summary>
+    private const long HeadChunkBytes = 64L << 20;
 
     public Option<string?> MaxMemory { get; } = new("--max-memory")
     {
@@ -79,13 +83,33 @@ internal sealed class MemoryArgs
             MemoryBudgetBytes = Math.Min(options.MemoryBudgetBytes, left / 3),
         };
     }
+
+    /// <summary>
+    /// The evaluation options of a streamed model (block-major, docs/streaming.md): with a budget, what is left after one
+    /// block in float32 (twice), the LM-head chunk with the logits of one batch against it (float32 and float64) and a
+    /// runtime reserve goes half to the hidden-state store; the spill folder as given.
+    /// </summary>
+    public static EvaluationOptions ApplyEvaluation(long? budget, string? spillDir, EvaluationOptions options, StreamedDecoderModel model, TextWriter output)
+    {
+        options = options with { SpillDirectory = spillDir };
+        if (budget is not long bytes) return options;
+        long headRows = Math.Max(1, HeadChunkBytes / ((long)model.SourceConfig.HiddenSize * sizeof(float)));
+        long positions = (long)options.BatchSize * options.MaxLength;
+        long reserve = 2 * model.BlockBytes + HeadChunkBytes + positions * headRows * (sizeof(float) + sizeof(double)) + RuntimeReserveBytes;
+        long left = Math.Max(0, bytes - reserve);
+        if (left == 0)
+            output.WriteLine($"warning: --max-memory {CliSizes.Format(bytes)} is below a streamed evaluation's working set ({CliSizes.Format(reserve)}): hidden states spill to disk");
+        return options with { HiddenStateBudgetBytes = left / 2 };
+    }
 }
 
-/// <summary>Prints the per-block lines of a block-major pass ("block 17/32: calibration pass, ETA 3m10s") as they come.</summary>
+/// <summary>Prints the per-block lines of a block-major pass ("block 17/32: calibration pass, ETA 3m10s") and the per-chunk
+/// lines of a streamed evaluation's LM head ("LM head chunk 3/32: perplexity of wiki, ETA 40s") as they come.</summary>
 internal sealed class BlockProgressPrinter(TextWriter output) : IProgress<ReplaceMe.Core.PruningProgress>
 {
     public void Report(ReplaceMe.Core.PruningProgress value)
     {
-        if (value.Message is { } m && m.StartsWith("block ", StringComparison.Ordinal)) output.WriteLine(m);
+        if (value.Message is { } m && (m.StartsWith("block ", StringComparison.Ordinal) || m.StartsWith("LM head chunk ", StringComparison.Ordinal)))
+            output.WriteLine(m);
     }
 }
