@@ -39,9 +39,8 @@ public static class TransformHealer
         IProgress<PruningProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pruned);
-        if (pruned.Model is not DecoderModel student)
-            throw new UnsupportedModelException($"Healing needs the built-in DecoderModel (it trains through the model's blocks); this model is a {pruned.Model.GetType().Name}.");
-        var blocks = pruned.Outcomes.Select(o => o.Applied.FoldBlock).Distinct().ToList();
+        var student = StudentOf(pruned);
+        var blocks = FoldBlocks(pruned);
         var result = Heal(student, teacher, blocks, batches, options, progress, logger, cancellationToken);
         pruned.AddHealing(result);
         return result;
@@ -77,11 +76,10 @@ public static class TransformHealer
         var training = new HashSet<TokenBatch>(batches, ReferenceEqualityComparer.Instance);
         int shared = heldOut.Count(training.Contains);
         if (shared > 0) throw new ArgumentException($"{shared} of the {heldOut.Count} held-out batches are also training batches; held-out scores need batches healing never sees.", nameof(heldOut));
-        if (pruned.Model is not DecoderModel student)
-            throw new UnsupportedModelException($"Healing needs the built-in DecoderModel (it trains through the model's blocks); this model is a {pruned.Model.GetType().Name}.");
+        var student = StudentOf(pruned);
         options.Validate();
         var before = Evaluate(student, teacher, heldOut, options.LogitsBudgetBytes, cancellationToken);
-        var blocks = pruned.Outcomes.Select(o => o.Applied.FoldBlock).Distinct().ToList();
+        var blocks = FoldBlocks(pruned);
         var result = Heal(student, teacher, blocks, batches, options, progress, logger, cancellationToken);
         var after = Evaluate(student, teacher, heldOut, options.LogitsBudgetBytes, cancellationToken);
         result = result with
@@ -92,6 +90,13 @@ public static class TransformHealer
         pruned.AddHealing(result);
         return result;
     }
+
+    /// <summary>The pruned model, which healing trains through its blocks: the built-in <see cref="DecoderModel"/> only.</summary>
+    private static DecoderModel StudentOf(PruningResult pruned) => pruned.Model as DecoderModel
+        ?? throw new UnsupportedModelException($"Healing needs the built-in DecoderModel (it trains through the model's blocks); this model is a {pruned.Model.GetType().Name}.");
+
+    /// <summary>The fold block of every cut, in the final model's indices (cuts are applied in ascending order).</summary>
+    private static List<int> FoldBlocks(PruningResult pruned) => pruned.Outcomes.Select(o => o.Applied.FoldBlock).Distinct().ToList();
 
     /// <summary>Fine-tunes the down-projections of <paramref name="blocks"/> of <paramref name="student"/> in place.</summary>
     /// <param name="student">The pruned model; only <c>model.layers.{b}.mlp.down_proj</c> (weight and bias, if any) of the
