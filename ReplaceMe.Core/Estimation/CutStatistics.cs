@@ -113,12 +113,8 @@ public sealed class CutStatistics : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 using (var scope = NewDisposeScope())
                 {
-                    var batch = batches[b];
-                    var ids = batch.InputIds.to(model.Device);       // [B, T]
-                    var mask = batch.AttentionMask.to(model.Device); // [B, T]
-                    using var capture = new ActivationCapture([fold, last]);
-                    using (var state = model.Embed(ids, mask))
-                        model.RunBlocks(state, 0, cut.End, capture);
+                    var (capture, mask) = CutCapture.Run(model, cut, batches[b]);
+                    using var captured = capture;
                     var x = ValidTokens.Gather(capture[fold].MlpOutput, mask);        // [N, d]
                     var before = ValidTokens.Gather(capture[fold].Output, mask);      // [N, d] = L_{s−1}
                     var target = ValidTokens.Gather(capture[last].Output, mask);      // [N, d] = L_{e−1}

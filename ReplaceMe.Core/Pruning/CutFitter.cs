@@ -38,12 +38,8 @@ internal static class CutFitter
             ct.ThrowIfCancellationRequested();
             using (var scope = NewDisposeScope())
             {
-                var batch = batches[b];
-                var ids = batch.InputIds.to(model.Device);           // [B, T]
-                var mask = batch.AttentionMask.to(model.Device);     // [B, T]
-                using var capture = new ActivationCapture([fold, last]);
-                using (var state = model.Embed(ids, mask))
-                    model.RunBlocks(state, 0, cut.End, capture);
+                var (capture, mask) = CutCapture.Run(model, cut, batches[b]);
+                using var captured = capture;
                 var x = ValidTokens.Gather(capture[fold].MlpOutput, mask);           // [N, d]
                 var y = ValidTokens.Gather(capture[fold].Output, mask).sub_(x);      // [N, d]
                 var target = ValidTokens.Gather(capture[last].Output, mask);         // [N, d]
