@@ -29,10 +29,6 @@ internal static partial class PruningLog
         Message = "Calibration passes run block-major: each block once over every batch; hidden states up to {BudgetMiB} MiB in RAM, then spilled to {SpillDirectory}")]
     public static partial void BlockMajor(ILogger logger, long budgetMiB, string spillDirectory);
 
-    [LoggerMessage(EventId = 641, Level = LogLevel.Information,
-        Message = "The distance profile runs batch-major: its unit rows of every token would need {NeedMiB} MiB, over the hidden-state budget of {BudgetMiB} MiB")]
-    public static partial void ProfileBatchMajor(ILogger logger, long needMiB, long budgetMiB);
-
     [LoggerMessage(EventId = 605, Level = LogLevel.Information, Message = "Saved pruned model to {Path}")]
     public static partial void Saved(ILogger logger, string path);
 }

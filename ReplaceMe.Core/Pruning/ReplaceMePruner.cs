@@ -123,9 +123,10 @@ public sealed class ReplaceMePruner
             string spillFolder = options.SpillDirectory ?? Path.GetTempPath();
             PruningLog.BlockMajor(logger, budgetMiB, spillFolder);
         }
-        using var statistics = PlanStatistics(staged, options, n, fit, context, logger, blockMajor is not null);
-        var profileDriver = ProfileDriver(blockMajor, options.DistanceTokens, fit, maxLength, staged.HiddenSize, logger);
-        var profile = new DistanceProfiler(logger).Measure(staged, fit, maxLength, selector.ProfileMetric, options.DistanceTokens, statistics, profileDriver, progress, cancellationToken);
+        var profiler = new DistanceProfiler(logger);
+        var profileDriver = profiler.Driver(blockMajor, options.DistanceTokens, fit, maxLength, staged.HiddenSize);
+        using var statistics = PlanStatistics(staged, options, n, fit, context, logger, profileDriver is not null);
+        var profile = profiler.Measure(staged, fit, maxLength, selector.ProfileMetric, options.DistanceTokens, statistics, profileDriver, progress, cancellationToken);
         timings["profile"] = stage.Elapsed;
 
         // 2. Selection (original indices).
@@ -216,22 +217,6 @@ public sealed class ReplaceMePruner
     /// estimator: the same; fixed cuts: the lowest one), only for estimators with fixed-size statistics, and only when
     /// they fit <see cref="PruningOptions.StatisticsBudgetBytes"/>.
     /// </summary>
-    /// <summary>
-    /// The block-major settings for the profile pass, or null for batch-major: with every real token measured, the
-    /// block-major pass keeps n + 1 float64 unit rows per token of every batch at once; over the hidden-state budget the
-    /// profile falls back to batch-major (which keeps them for one batch).
-    /// </summary>
-    private static BlockMajorSettings? ProfileDriver(
-        BlockMajorSettings? blockMajor, DistanceTokens tokens, IReadOnlyList<TokenBatch> fit, int maxLength, int d, ILogger logger)
-    {
-        if (blockMajor is null || tokens != DistanceTokens.AllTokens) return blockMajor;
-        long ring = (maxLength + 1L) * fit.Sum(b => b.TokenCount) * d * sizeof(double);
-        if (ring <= blockMajor.RamBudgetBytes) return blockMajor;
-        long needMiB = ring >> 20, budgetMiB = blockMajor.RamBudgetBytes >> 20;
-        PruningLog.ProfileBatchMajor(logger, needMiB, budgetMiB);
-        return null;
-    }
-
     private static CandidateStatistics? PlanStatistics(
         StagedModel model, PruningOptions options, int n, IReadOnlyList<TokenBatch> fit, EstimationContext context, ILogger logger,
         bool blockMajor)

@@ -58,11 +58,22 @@ public sealed partial class DistanceProfiler
         ArgumentNullException.ThrowIfNull(batches);
         BlockMajorSettings? blockMajor = null;
         if (model is StreamedDecoderModel && batches is IReadOnlyList<TokenBatch> list)
-        {
-            long ring = tokens == DistanceTokens.AllTokens ? (maxLength + 1L) * list.Sum(b => b.TokenCount) * model.HiddenSize * sizeof(double) : 0;
-            if (ring <= HiddenStateBudgetBytes) blockMajor = new BlockMajorSettings(HiddenStateBudgetBytes, SpillDirectory, ScalarType.Float32);
-        }
+            blockMajor = Driver(new BlockMajorSettings(HiddenStateBudgetBytes, SpillDirectory, ScalarType.Float32), tokens, list, maxLength, model.HiddenSize);
         return Measure(model, batches, maxLength, metric, tokens, null, blockMajor, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// The block-major settings a profile pass can use, or null for batch-major: with every real token measured, the
+    /// block-major pass keeps n + 1 float64 unit rows per token of every batch at once, so over the pass's RAM budget the
+    /// profile falls back to batch-major (which keeps them for one batch) and says so in the log.
+    /// </summary>
+    internal BlockMajorSettings? Driver(BlockMajorSettings? wanted, DistanceTokens tokens, IReadOnlyList<TokenBatch> batches, int maxLength, int hiddenSize)
+    {
+        if (wanted is null || tokens != DistanceTokens.AllTokens) return wanted;
+        long ring = (maxLength + 1L) * batches.Sum(b => b.TokenCount) * hiddenSize * sizeof(double);
+        if (ring <= wanted.RamBudgetBytes) return wanted;
+        LogBatchMajor(_logger, ring >> 20, wanted.RamBudgetBytes >> 20);
+        return null;
     }
 
     /// <summary>
@@ -77,21 +88,8 @@ public sealed partial class DistanceProfiler
 
     /// <summary>
     /// <see cref="Measure(ITransformerAdapter, IEnumerable{TokenBatch}, int, DistanceMetric, DistanceTokens, IProgress{PruningProgress}, CancellationToken)"/>,
-    /// also feeding <paramref name="statistics"/> (the candidates' transform fits) from the same block-by-block walk.
-    /// </summary>
-    internal DistanceProfile Measure(
-        ITransformerAdapter model,
-        IEnumerable<TokenBatch> batches,
-        int maxLength,
-        DistanceMetric metric,
-        DistanceTokens tokens,
-        CandidateStatistics? statistics,
-        IProgress<PruningProgress>? progress,
-        CancellationToken cancellationToken) =>
-        Measure(model, batches, maxLength, metric, tokens, statistics, blockMajor: null, progress, cancellationToken);
-
-    /// <summary>
-    /// As above; with <paramref name="blockMajor"/>, the pass runs block by block over every batch (<see cref="BlockMajorPass"/>)
+    /// also feeding <paramref name="statistics"/> (the candidates' transform fits) from the same block-by-block walk; with
+    /// <paramref name="blockMajor"/> (see <see cref="Driver"/>), the pass runs block by block over every batch (<see cref="BlockMajorPass"/>)
     /// and gives the same sums in the same order, so the same profile and candidate fits.
     /// </summary>
     internal DistanceProfile Measure(
@@ -285,4 +283,8 @@ public sealed partial class DistanceProfiler
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Distance profile: {Sequences} sequences, {Positions} positions averaged, n = 1..{MaxLength}, {Metric}, {Tokens}.")]
     private static partial void LogMeasured(ILogger logger, long sequences, long positions, int maxLength, DistanceMetric metric, DistanceTokens tokens);
+
+    [LoggerMessage(EventId = 641, Level = LogLevel.Information,
+        Message = "The distance profile runs batch-major: its unit rows of every token would need {NeedMiB} MiB, over the hidden-state budget of {BudgetMiB} MiB")]
+    private static partial void LogBatchMajor(ILogger logger, long needMiB, long budgetMiB);
 }
