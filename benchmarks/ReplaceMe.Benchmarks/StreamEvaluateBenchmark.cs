@@ -23,11 +23,12 @@ internal sealed class StreamEvaluateBenchmark : IBenchmark
 
     public IReadOnlyList<Measurement> Run(BenchmarkSettings settings)
     {
-        int layers = settings.Quick ? 4 : 16, vocab = settings.Quick ? 32000 : 128256;
+        var model = LlamaShape.For(null, settings.Quick);    // Llama-3.2-1B (or the 4-block quick shape)
+        int vocab = model.Vocab;
         var root = Path.Combine(settings.WorkDir ?? Path.GetTempPath(), "replaceme-bench-" + Guid.NewGuid().ToString("N"));
         try
         {
-            long sourceBytes = StreamingRewriteBenchmark.WriteSource(Path.Combine(root, "source"), layers, vocab);
+            long sourceBytes = model.WriteCheckpoint(Path.Combine(root, "source"));
             var rng = new Random(5);
             var rows = Enumerable.Range(0, Batches)
                 .Select(_ => new ScoreRow(Enumerable.Range(0, Tokens).Select(_ => rng.Next(1, vocab)).ToArray(), 1)).ToList();
@@ -45,7 +46,7 @@ internal sealed class StreamEvaluateBenchmark : IBenchmark
 
             double worst = Enumerable.Range(0, rows.Count).Max(i => Math.Abs(a[i].LogProb - b[i].LogProb) / Math.Abs(a[i].LogProb));
             var inv = CultureInfo.InvariantCulture;
-            string shape = string.Create(inv, $"{layers} blocks, d 2048, vocab {vocab}, tied, bf16 {sourceBytes / 1e9:F2} GB; {Batches} batches x 1 x {Tokens} tokens, float32 compute");
+            string shape = string.Create(inv, $"{model.Layers} blocks, d 2048, vocab {vocab}, tied, bf16 {sourceBytes / 1e9:F2} GB; {Batches} batches x 1 x {Tokens} tokens, float32 compute");
             return
             [
                 new Measurement(Name, "batch-major GB read", batchMajor.BytesRead / 1e9,

@@ -9,8 +9,8 @@ using ReplaceMe.Core.Pruning;
 namespace ReplaceMe.Benchmarks;
 
 /// <summary>
-/// A whole streamed prune of a random-weight bfloat16 checkpoint of Llama-3.2-1B's shape (the generator of
-/// <see cref="StreamingRewriteBenchmark"/>: 16 blocks, d 2048, ff 8192, vocab 128256, tied, 2.47 GB): a
+/// A whole streamed prune of a random-weight bfloat16 checkpoint of Llama-3.2-1B's shape (<see cref="LlamaShape"/>'s
+/// generator, as <see cref="StreamingRewriteBenchmark"/> uses: 16 blocks, d 2048, ff 8192, vocab 128256, tied, 2.47 GB): a
 /// <see cref="StreamedDecoderModel"/> (float32 compute, one block resident), 2 × 512 random calibration tokens (batch
 /// size 1), angular selection of 4 blocks, least squares, block-major passes with the budget split the CLI uses for
 /// <c>--max-memory 1.6GB</c>, then <see cref="PruningResult.Save(string, bool, CancellationToken)"/> through the streaming
@@ -28,13 +28,14 @@ internal sealed class StreamingPruneBenchmark : IBenchmark
 
     public IReadOnlyList<Measurement> Run(BenchmarkSettings settings)
     {
-        int layers = settings.Quick ? 4 : 16, vocab = settings.Quick ? 32000 : 128256, n = settings.Quick ? 1 : 4;
+        var model = LlamaShape.For(null, settings.Quick);    // Llama-3.2-1B (or the 4-block quick shape)
+        int n = settings.Quick ? 1 : 4;
         var root = Path.Combine(Path.GetTempPath(), "replaceme-bench-" + Guid.NewGuid().ToString("N"));
         var source = Path.Combine(root, "source");
         var output = Path.Combine(root, "pruned");
         try
         {
-            long sourceBytes = StreamingRewriteBenchmark.WriteSource(source, layers, vocab);
+            long sourceBytes = model.WriteCheckpoint(source);
             var self = Environment.ProcessPath!;
             var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
             if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(StreamingPruneBenchmark).Assembly.Location);
@@ -46,7 +47,7 @@ internal sealed class StreamingPruneBenchmark : IBenchmark
             var o = JsonNode.Parse(text.Trim().Split('\n')[^1])!;
             var inv = CultureInfo.InvariantCulture;
             long peak = (long)o["peak_rss"]!, float32 = 2 * sourceBytes;
-            string shape = string.Create(inv, $"{layers} blocks, d 2048, ff 8192, vocab {vocab}, tied, bf16 {sourceBytes / 1e9:F2} GB ({float32 / 1e9:F2} GB as float32); 2 x 512 tokens, n {n}, lstsq (underdetermined: small ridge); cuts {o["cuts"]}");
+            string shape = string.Create(inv, $"{model.Layers} blocks, d 2048, ff 8192, vocab {model.Vocab}, tied, bf16 {sourceBytes / 1e9:F2} GB ({float32 / 1e9:F2} GB as float32); 2 x 512 tokens, n {n}, lstsq (underdetermined: small ridge); cuts {o["cuts"]}");
             return
             [
                 new Measurement(Name, "peak RSS MB", peak / 1048576.0,

@@ -61,55 +61,6 @@ internal sealed class StreamingRewriteBenchmark : IBenchmark
         }
     }
 
-    /// <summary>Random bf16 weights under the Hugging Face names, written with the project's writer; returns the tensor bytes.</summary>
-    internal static long WriteSource(string dir, int layers, int vocab)
-    {
-        const int d = 2048, ff = 8192, heads = 32, kvHeads = 8, headDim = 64;
-        var shapes = new List<(string Name, long[] Shape)> { ("model.embed_tokens.weight", [vocab, d]), ("model.norm.weight", [d]) };
-        for (int i = 0; i < layers; i++)
-        {
-            string p = $"model.layers.{i}.";
-            shapes.Add((p + "input_layernorm.weight", [d]));
-            shapes.Add((p + "post_attention_layernorm.weight", [d]));
-            shapes.Add((p + "self_attn.q_proj.weight", [heads * headDim, d]));
-            shapes.Add((p + "self_attn.k_proj.weight", [kvHeads * headDim, d]));
-            shapes.Add((p + "self_attn.v_proj.weight", [kvHeads * headDim, d]));
-            shapes.Add((p + "self_attn.o_proj.weight", [d, heads * headDim]));
-            shapes.Add((p + "mlp.gate_proj.weight", [ff, d]));
-            shapes.Add((p + "mlp.up_proj.weight", [ff, d]));
-            shapes.Add((p + "mlp.down_proj.weight", [d, ff]));
-        }
-        var generator = new Generator(20261130);
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        long bytes = 0;
-        try
-        {
-            foreach (var (name, shape) in shapes)
-            {
-                var t = name.EndsWith("norm.weight", StringComparison.Ordinal)
-                    ? ones(shape, ScalarType.BFloat16)
-                    : randn(shape, ScalarType.BFloat16, generator: generator);
-                tensors[name] = t;
-                bytes += t.numel() * 2;
-            }
-            SafetensorsWriter.Write(dir, tensors, maxShardBytes: 1L << 30);
-        }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray("LlamaForCausalLM"), ["model_type"] = "llama", ["hidden_size"] = d, ["intermediate_size"] = ff,
-            ["num_hidden_layers"] = layers, ["num_attention_heads"] = heads, ["num_key_value_heads"] = kvHeads, ["head_dim"] = headDim,
-            ["vocab_size"] = vocab, ["max_position_embeddings"] = 131072, ["rms_norm_eps"] = 1e-5, ["rope_theta"] = 500000.0,
-            ["rope_scaling"] = new JsonObject { ["rope_type"] = "llama3", ["factor"] = 32.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 8192 },
-            ["tie_word_embeddings"] = true, ["torch_dtype"] = "bfloat16", ["bos_token_id"] = 128000, ["eos_token_id"] = 128001,
-        };
-        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
-        return bytes;
-    }
-
     private sealed record ChildResult(double Seconds, long PeakRssBytes, long BytesRead, long BytesWritten, int Files, long RssBefore);
 
     private static ChildResult RunChild(string source, string output, BlockCut cut, int hidden)
